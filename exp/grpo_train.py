@@ -1,0 +1,34 @@
+"""Train GRPO with a composed Hydra config: `uv run python exp/grpo_train.py [overrides]`.
+
+Thin on purpose: compose the config, hand it to `rlvr.train.run`. Errors the user can fix
+(config, data, paths) print one line and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from loguru import logger
+from omegaconf import DictConfig
+
+from rlvr.config import register_configs
+from rlvr.errors import UserError
+from rlvr.train import run
+
+register_configs()
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="config")
+def main(cfg: DictConfig) -> float | None:
+    try:
+        summary = run(cfg, HydraConfig.get().runtime.output_dir)
+    except UserError as err:
+        logger.error(f"error: {err}")
+        sys.exit(2)
+    return summary["accuracy_after"]  # the value a Hydra sweeper would optimise
+
+
+if __name__ == "__main__":
+    main()

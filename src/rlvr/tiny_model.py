@@ -1,0 +1,190 @@
+"""The tiny offline model: a character-level tokenizer and a ~1M-parameter Qwen3 model.
+
+Both are built by our own code (no hub access), warm-started by a short supervised phase on
+the arithmetic task so that GRPO starts from non-zero reward, and cached on disk under a key
+derived from every setting that changes the result. A second run reuses the cache.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import random
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch as th
+from loguru import logger
+from tokenizers import Tokenizer, decoders, models
+from transformers import GenerationConfig, PreTrainedTokenizerFast, Qwen3Config, Qwen3ForCausalLM
+
+from rlvr.data.arith import generate_arith
+
+PAD, UNK, IM_START, IM_END = "<|endoftext|>", "<unk>", "<|im_start|>", "<|im_end|>"
+SPECIAL_TOKENS = [PAD, UNK, IM_START, IM_END]
+CHARS = ["\n"] + [chr(c) for c in range(32, 127)]
+# ChatML, the format Qwen models use, so the same prompts work for the tiny and the hub models.
+CHAT_TEMPLATE = (
+    "{%- for message in messages -%}"
+    "<|im_start|>{{ message['role'] }}\n{{ message['content'] }}<|im_end|>\n"
+    "{%- endfor -%}"
+    "{%- if add_generation_prompt -%}<|im_start|>assistant\n{%- endif -%}"
+)
+CACHE_VERSION = 1  # bump when the build recipe changes in a way the key does not capture
+
+
+@dataclass
+class TinyModelSpec:
+    """Architecture and warm-start recipe of the tiny model (`model.tiny.*`)."""
+
+    hidden_size: int = 128
+    intermediate_size: int = 384
+    num_hidden_layers: int = 4
+    num_attention_heads: int = 4
+    num_key_value_heads: int = 2
+    head_dim: int = 32
+    max_position_embeddings: int = 256
+    warmup_steps: int = 300
+    warmup_batch_size: int = 64
+    warmup_lr: float = 3e-3
+    warmup_levels: list[str] = field(default_factory=lambda: ["2+2"])
+    warmup_samples: int = 20000
+    system_prompt: str | None = None  # must match the dataset's system prompt for a useful warm start
+    seed: int = 0
+
+
+def build_tokenizer() -> PreTrainedTokenizerFast:
+    """A character-level tokenizer over printable ASCII, with ChatML special tokens."""
+    vocab = {tok: i for i, tok in enumerate(SPECIAL_TOKENS + CHARS)}
+    core = Tokenizer(models.BPE(vocab=vocab, merges=[], unk_token=UNK))
+    core.add_special_tokens(SPECIAL_TOKENS)
+    core.decoder = decoders.Fuse()
+    tok = PreTrainedTokenizerFast(
+        tokenizer_object=core,
+        pad_token=PAD,
+        unk_token=UNK,
+        eos_token=IM_END,
+        bos_token=None,
+        additional_special_tokens=[IM_START, IM_END],
+        model_max_length=10_000,
+        padding_side="left",
+    )
+    tok.chat_template = CHAT_TEMPLATE
+    return tok
+
+
+def build_model(spec: TinyModelSpec, tokenizer: PreTrainedTokenizerFast) -> Qwen3ForCausalLM:
+    """A randomly initialised Qwen3 model of roughly 1M parameters (seeded)."""
+    th.manual_seed(spec.seed)
+    config = Qwen3Config(
+        vocab_size=len(tokenizer),
+        hidden_size=spec.hidden_size,
+        intermediate_size=spec.intermediate_size,
+        num_hidden_layers=spec.num_hidden_layers,
+        num_attention_heads=spec.num_attention_heads,
+        num_key_value_heads=spec.num_key_value_heads,
+        head_dim=spec.head_dim,
+        max_position_embeddings=spec.max_position_embeddings,
+        tie_word_embeddings=True,
+        pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        bos_token_id=None,
+    )
+    model = Qwen3ForCausalLM(config)
+    model.generation_config = GenerationConfig(
+        pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id, do_sample=False
+    )
+    return model
+
+
+def format_prompt(problem: str, system_prompt: str) -> list[dict[str, str]]:
+    messages = [{"role": "system", "content": system_prompt}] if system_prompt else []
+    return messages + [{"role": "user", "content": problem}]
+
+
+def _encode_pairs(
+    tokenizer: PreTrainedTokenizerFast, rows: list[dict], system_prompt: str
+) -> tuple[th.Tensor, th.Tensor, th.Tensor]:
+    """Left-padded prompt+answer ids, attention mask, and labels that cover only the answer."""
+    seqs, label_starts = [], []
+    for row in rows:
+        prompt = tokenizer.apply_chat_template(
+            format_prompt(row["problem"], system_prompt), add_generation_prompt=True, tokenize=False
+        )
+        p_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+        a_ids = tokenizer(f"\\boxed{{{row['answer']}}}{IM_END}", add_special_tokens=False)["input_ids"]
+        seqs.append(p_ids + a_ids)
+        label_starts.append(len(p_ids))
+    width = max(len(s) for s in seqs)
+    ids = th.full((len(seqs), width), tokenizer.pad_token_id, dtype=th.long)
+    mask = th.zeros_like(ids)
+    labels = th.full_like(ids, -100)
+    for i, (s, start) in enumerate(zip(seqs, label_starts, strict=True)):
+        off = width - len(s)
+        ids[i, off:] = th.tensor(s)
+        mask[i, off:] = 1
+        labels[i, off + start :] = th.tensor(s[start:])
+    return ids, mask, labels
+
+
+def warm_start(model: Qwen3ForCausalLM, tokenizer: PreTrainedTokenizerFast, spec: TinyModelSpec) -> dict:
+    """Supervised warm start on arithmetic answers; returns its training statistics."""
+    rows, _ = generate_arith(spec.warmup_samples, 0, spec.warmup_levels, seed=spec.seed + 10_000)
+    rng = random.Random(spec.seed)
+    opt = th.optim.AdamW(model.parameters(), lr=spec.warmup_lr, weight_decay=0.0)
+    model.train()
+    start, losses = time.time(), []
+    for step in range(spec.warmup_steps):
+        lr = spec.warmup_lr * 0.5 * (1 + math.cos(math.pi * step / max(1, spec.warmup_steps)))
+        for group in opt.param_groups:
+            group["lr"] = lr
+        batch = rng.sample(rows, spec.warmup_batch_size)
+        ids, mask, labels = _encode_pairs(tokenizer, batch, spec.system_prompt)
+        loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
+        opt.zero_grad()
+        loss.backward()
+        th.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        losses.append(loss.item())
+        if (step + 1) % 100 == 0:
+            logger.info(f"tiny warm start: step {step + 1}/{spec.warmup_steps} loss {loss.item():.3f}")
+    model.eval()
+    return {"warmup_seconds": round(time.time() - start, 1), "final_loss": sum(losses[-20:]) / len(losses[-20:])}
+
+
+def cache_key(spec: TinyModelSpec) -> str:
+    blob = json.dumps({"spec": asdict(spec), "version": CACHE_VERSION, "torch": th.__version__}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+
+def ensure_tiny_model(spec: TinyModelSpec, cache_dir: str | Path) -> Path:
+    """Return the directory of the cached tiny model, building and warm-starting it if absent.
+
+    The directory is written under a temporary name and renamed when complete, so an
+    interrupted build never leaves a half-written model that a later run would trust.
+    """
+    target = Path(cache_dir).expanduser() / f"tiny-{cache_key(spec)}"
+    if (target / "rlvr_tiny.json").exists():
+        logger.info(f"tiny model: using cached {target}")
+        return target
+    logger.info(f"tiny model: building into {target} (first use only)")
+    with th.random.fork_rng():
+        tokenizer = build_tokenizer()
+        model = build_model(spec, tokenizer)
+        n_params = sum(p.numel() for p in model.parameters())
+        logger.info(f"tiny model: {n_params / 1e6:.2f}M parameters, warm start for {spec.warmup_steps} steps")
+        stats = warm_start(model, tokenizer, spec)
+    tmp = target.with_name(f"{target.name}.tmp{os.getpid()}")
+    model.save_pretrained(tmp)
+    tokenizer.save_pretrained(tmp)
+    (tmp / "rlvr_tiny.json").write_text(json.dumps({"spec": asdict(spec), "params": n_params, **stats}, indent=2))
+    try:
+        tmp.rename(target)
+    except OSError:  # another process finished the same build first: theirs is identical
+        if not (target / "rlvr_tiny.json").exists():
+            raise
+    logger.info(f"tiny model: built in {stats['warmup_seconds']} s, final loss {stats['final_loss']:.3f}")
+    return target
