@@ -3,10 +3,17 @@
 A reward function follows TRL's contract: it is called as ``f(prompts=..., completions=...,
 **columns)`` where every dataset column arrives as a list aligned with the flattened B x K
 completions, and returns one ``float`` (or ``None`` for "not applicable") per completion.
+
+Task routing: every registered factory accepts an optional ``tasks`` kwarg (a list of task
+labels; ``null`` serves every task). When the rows carry a ``task`` column, a completion whose
+row's task is not served gets ``None`` and the reward never sees it. Rows without a ``task``
+column (or with an empty task) are always scored. Each family registers its default served
+set with ``@register(name, tasks=[...])``.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
@@ -23,16 +30,100 @@ RewardFactory = Callable[..., Callable[..., list[float | None]]]
 REGISTRY: dict[str, RewardFactory] = {}
 
 
-def register(name: str) -> Callable[[RewardFactory], RewardFactory]:
-    """Decorator: register ``factory(**kwargs) -> reward_func`` under ``name``."""
+def register(name: str, tasks: Sequence[str] | None = None) -> Callable[[RewardFactory], RewardFactory]:
+    """Decorator: register ``factory(**kwargs) -> reward_func`` under ``name``.
+
+    ``tasks`` is the family's default served set (``None``: every task). The registered factory
+    also takes ``tasks=`` to override it, and always returns a :class:`TaskRouted` reward.
+    """
+    default_tasks = served_tasks(tasks)
 
     def deco(factory: RewardFactory) -> RewardFactory:
         if name in REGISTRY:
             raise ValueError(f"reward {name!r} is registered twice")
-        REGISTRY[name] = factory
-        return factory
+
+        @functools.wraps(factory)
+        def routed_factory(*, tasks: Any = _DEFAULT, **kwargs: Any) -> TaskRouted:
+            served = default_tasks if tasks is _DEFAULT else served_tasks(tasks)
+            return TaskRouted(factory(**kwargs), served, name)
+
+        routed_factory.default_tasks = default_tasks  # type: ignore[attr-defined]
+        REGISTRY[name] = routed_factory
+        return routed_factory
 
     return deco
+
+
+_DEFAULT = object()
+
+
+def served_tasks(tasks: Any) -> frozenset[str] | None:
+    """Normalise a ``tasks`` kwarg: ``None`` (every task), one label, or a list of labels."""
+    if tasks is None:
+        return None
+    if isinstance(tasks, str):
+        return frozenset([tasks])
+    if isinstance(tasks, Sequence) and all(isinstance(t, str) for t in tasks):
+        return frozenset(tasks)
+    raise TypeError(f"tasks must be null or a list of task labels, got {tasks!r}")
+
+
+class _ScatterLog:
+    """``log_extra`` for a subset of the batch: pads the logged column back to the full batch with None."""
+
+    def __init__(self, log_extra: Callable[[str, list], None], keep: list[int], n: int) -> None:
+        self.log_extra, self.keep, self.n = log_extra, keep, n
+
+    def __call__(self, column: str, values: list) -> None:
+        full: list[Any] = [None] * self.n
+        for i, v in zip(self.keep, values, strict=False):
+            full[i] = v
+        self.log_extra(column, full)
+
+
+class TaskRouted:
+    """A reward restricted to rows whose ``task`` is in ``tasks`` (others get ``None``).
+
+    The inner reward is called only on the served completions, with every per-completion
+    column sliced to match, so it never scores a row of another task. A plain class (not a
+    closure) so that it pickles whenever the inner reward does.
+    """
+
+    def __init__(self, func: Callable[..., list[float | None]], tasks: frozenset[str] | None, name: str) -> None:
+        self.func, self.tasks = func, tasks
+        self.__name__ = name
+
+    def serves(self, task: Any) -> bool:
+        return self.tasks is None or task is None or task == "" or str(task) in self.tasks
+
+    def __call__(self, completions: list, **kwargs: Any) -> list[float | None]:
+        n = len(completions)
+        task = kwargs.get("task")
+        if self.tasks is None or not isinstance(task, list | tuple):
+            return self._check(self.func(completions=completions, **kwargs), n)
+        keep = [i for i, t in enumerate(task) if self.serves(t)]
+        if len(keep) == n:
+            return self._check(self.func(completions=completions, **kwargs), n)
+        out: list[float | None] = [None] * n
+        if not keep:
+            return out
+        sub = {k: [v[i] for i in keep] if isinstance(v, list | tuple) and len(v) == n else v for k, v in kwargs.items()}
+        if callable(kwargs.get("log_extra")):
+            sub["log_extra"] = _ScatterLog(kwargs["log_extra"], keep, n)
+        scores = self._check(self.func(completions=[completions[i] for i in keep], **sub), len(keep))
+        for i, score in zip(keep, scores, strict=True):
+            out[i] = score
+        return out
+
+    def _check(self, scores: Sequence[float | None], n: int) -> list[float | None]:
+        scores = list(scores)
+        if len(scores) != n:
+            raise RuntimeError(f"reward {self.__name__} returned {len(scores)} scores for {n} completions")
+        return scores
+
+    def __repr__(self) -> str:
+        tasks = "all" if self.tasks is None else sorted(self.tasks)
+        return f"TaskRouted({self.__name__}, tasks={tasks})"
 
 
 def completion_text(completion: Any) -> str:
@@ -47,7 +138,8 @@ def completion_text(completion: Any) -> str:
                 return "".join(b.get("text", "") for b in content if isinstance(b, dict))
             return str(content) if content is not None else ""
     if isinstance(completion, dict):
-        return str(completion.get("content", ""))
+        content = completion.get("content")
+        return str(content) if content is not None else ""
     return ""
 
 

@@ -1,0 +1,78 @@
+"""``crossword``: letters-only exact match of a crossword answer (task ``crossword``).
+
+The answer is the last ``<answer>...</answer>`` payload, else the completion's last non-empty
+line (with a leading ``Answer:`` dropped). Both sides are canonicalised to letters only: NFKD
+with accents stripped, curly quotes made straight, ``&`` read as ``AND``, uppercase, and every
+character outside A-Z dropped, so ``Sea-horse`` matches ``SEAHORSE``. When the row has an
+``enumeration`` (``"(5)"``, ``"(3,4)"``, ``"3-4"``) or ``length`` column, an answer with another
+letter count scores 0. A gold with no letters (``"???"``) scores None: it would otherwise
+match every answer that has no letters either.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Sequence
+from typing import Any
+
+from rlvr.rewards.common import answer_block, as_int, column, score_each
+from rlvr.rewards.registry import completion_text, register
+
+QUOTES = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"', "\u00b4": "'", "`": "'"})
+_PREFIX = re.compile(r"^\s*(final\s+answer|answer)\s*[:\-=]\s*", re.IGNORECASE)
+
+
+def canon_letters(text: Any) -> str:
+    """Letters-only canonical form: ``"Café & Bar!"`` -> ``"CAFEANDBAR"``."""
+    s = unicodedata.normalize("NFKD", "" if text is None else str(text)).translate(QUOTES)
+    s = "".join(ch for ch in s if not unicodedata.combining(ch)).replace("&", " AND ")
+    return "".join(ch for ch in s.upper() if "A" <= ch <= "Z")
+
+
+def enumeration_length(value: Any) -> int | None:
+    """Letter count from an enumeration: ``5``, ``"(5)"``, ``"(3,4)"``, ``"3-4"`` -> 5, 5, 7, 7."""
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value if value > 0 else None
+    parts = re.findall(r"\d+", str(value))
+    total = sum(int(p) for p in parts) if parts and len(str(value)) < 100 else 0
+    return total or None
+
+
+def extract_crossword_answer(text: str) -> str:
+    payload = answer_block(text)
+    if payload is not None:
+        return payload
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    return _PREFIX.sub("", lines[-1]) if lines else ""
+
+
+def score_crossword(text: str, gold: Any, expected_len: int | None = None) -> float | None:
+    gold_c = canon_letters(gold)
+    if not gold_c:
+        return None
+    answer = canon_letters(extract_crossword_answer(text))
+    if expected_len is not None and len(answer) != expected_len:
+        return 0.0
+    return 1.0 if answer == gold_c else 0.0
+
+
+@register("crossword", tasks=("crossword",))
+def crossword(length_columns: Sequence[str] = ("enumeration", "length")):
+    """1.0 for an exact letters-only match, else 0.0 (see the module docstring)."""
+    names = [length_columns] if isinstance(length_columns, str) else list(length_columns)
+
+    def reward(completions: list, solution: list, **kwargs: Any) -> list[float | None]:
+        n = len(completions)
+        lengths: list[int | None] = [None] * n
+        for name in reversed(names):  # the first listed column wins where several are present
+            for i, value in enumerate(column(kwargs, name, n, "crossword", required=False)):
+                parsed = enumeration_length(value) if not isinstance(value, float) else as_int(value)
+                lengths[i] = parsed if parsed is not None else lengths[i]
+        return score_each(
+            "crossword", lambda c, g, k: score_crossword(completion_text(c), g, k), completions, solution, lengths
+        )
+
+    return reward
