@@ -18,10 +18,12 @@ from loguru import logger
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 from trl import GRPOTrainer
 
+from rlvr.objectives.mixin import ObjectivesMixin
+
 STATE_FILE = "rlvr_state.json"
 
 
-class RLVRGRPOTrainer(GRPOTrainer):
+class RLVRBaseTrainer(GRPOTrainer):
     """GRPOTrainer + generated-token accounting + extension state in checkpoints."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -50,6 +52,10 @@ class RLVRGRPOTrainer(GRPOTrainer):
     def load_state_dict_extra(self, state: dict[str, Any]) -> None:
         self.generated_tokens = int(state.get("generated_tokens", 0))
 
+    def summary_extra(self) -> dict[str, Any]:
+        """Entries for the run's summary.json (extended by mixins; may be a collective call)."""
+        return {}
+
     def _save_checkpoint(self, model, trial):
         super()._save_checkpoint(model, trial)
         if self.args.should_save:
@@ -68,3 +74,8 @@ class RLVRGRPOTrainer(GRPOTrainer):
             logger.info(f"restored rlvr state from {path}")
         else:
             logger.warning(f"{path} not found: counters and replay state start fresh")
+
+
+class RLVRGRPOTrainer(ObjectivesMixin, RLVRBaseTrainer):
+    """The trainer ``rlvr.train.build`` uses: the base above + objectives (``training.objective``, KL / entropy
+    controllers, temperature schedule; see ``rlvr.objectives.mixin``). Mixins such as replay go in front of it."""
