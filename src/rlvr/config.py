@@ -66,23 +66,51 @@ class ModelConfig:
 
 
 @dataclass
+class DataSource:
+    """One source of a dataset mixture (``dataset.sources``); the keys mean what they mean in
+    ``DatasetConfig``, for this source only."""
+
+    source: str = "arith"  # a generator name (arith, rush_hour) or a hub id / local path
+    weight: float = 1.0  # <= 1: that fraction of the source's train rows; > 1: that many rows
+    task: str | None = None  # `task` label of its rows (reward routing); None: as in DatasetConfig
+    generator_kwargs: dict[str, Any] = field(default_factory=dict)
+    config_name: str | None = None
+    split: str = "train"
+    eval_split: str | None = None
+    eval_size: int | None = None  # None: dataset.eval_size
+    problem_column: str = "problem"
+    prompt_column: str | None = None
+    answer_column: str = "answer"
+    answer_format: str = "raw"
+    columns: dict[str, str] = field(default_factory=dict)
+    system_prompt: str | None = None
+
+
+@dataclass
 class DatasetConfig:
     name: str = "arith"
-    # Where rows come from: `generator` (synthetic, built by our code) or `path`, which may be a
-    # hub dataset id, a local `save_to_disk` directory, or a .json/.jsonl/.parquet/.csv file.
+    # Where rows come from: `generator` (synthetic, built by our code: arith, rush_hour) or `path`,
+    # which may be a hub dataset id, a local `save_to_disk` directory, or a .json/.jsonl/.parquet/
+    # .csv file (or a directory of them). A non-empty `sources` list makes a mixture instead.
     generator: str | None = "arith"
     generator_kwargs: dict[str, Any] = field(default_factory=dict)
     path: str | None = None
     config_name: str | None = None  # hub dataset configuration, e.g. "main" for gsm8k
     split: str = "train"
-    problem_column: str = "problem"
-    answer_column: str = "answer"
+    problem_column: str = "problem"  # text of the user turn
+    prompt_column: str | None = None  # chat messages column (e.g. "messages"); used instead of problem_column
+    answer_column: str = "answer"  # gold answer -> the `solution` column
     answer_format: str = "raw"  # raw | gsm8k (final number after ####) | boxed (last \boxed{} in text)
-    system_prompt: str | None = None  # None: no system turn
+    columns: dict[str, str] = field(default_factory=dict)  # {column rewards read: source column}, copied
+    task: str | None = None  # `task` column (reward routing): math, rush_hour, crossword, rubric, ...
+    # None: the generator's task (arith -> math, rush_hour -> rush_hour), else the rows' own `task`, else math
+    system_prompt: str | None = None  # injected only into rows without a system turn; None: none
+    max_prompt_length: int | None = None  # tokens after the chat template; longer prompts are dropped
     max_train_samples: int | None = None
     eval_split: str | None = None  # held-out split; None carves eval_size rows out of the train split
-    eval_size: int = 200
-    group_column: str | None = None  # column to break eval accuracy down by (e.g. arith "level")
+    eval_size: int = 200  # held-out rows (per source in a mixture)
+    group_column: str | None = None  # column to break eval accuracy down by (e.g. arith "level", "task")
+    sources: list[DataSource] = field(default_factory=list)  # mixture: see conf/dataset/mixture_*.yaml
 
 
 @dataclass
@@ -99,9 +127,38 @@ class RewardsConfig:
 
 
 @dataclass
+class EasyPoolConfig:
+    """EASY pool: whole groups from a second dataset, mixed in with probability ``p_schedule(step)``."""
+
+    enabled: bool = False
+    dataset: DatasetConfig = field(
+        default_factory=lambda: DatasetConfig(name="arith_easy", generator_kwargs={"levels": ["1+1"]}, eval_size=0)
+    )
+    # [[step, p], ...] piecewise constant: p applies from that step on (before the first point: its value).
+    p_schedule: list[Any] = field(default_factory=lambda: [[0, 0.2], [60, 0.0]])
+
+
+@dataclass
 class ReplayConfig:
+    """Prioritised prompt replay (``rlvr.replay``); every knob is documented in README.md."""
+
     name: str = "none"
     enabled: bool = False
+    capacity: int = 4096  # prompts held; at capacity the lowest-priority entry is evicted
+    sampling: str = "ucb"  # ucb: top-k priority | proportional: sample proportional to priority
+    ucb_c: float = 0.2  # exploration bonus c * sqrt(ln N / n) added to the learnability estimate
+    temperature: float = 1.0  # proportional sampling: p ~ priority ** (1 / temperature)
+    ratio: float = 0.5  # fraction of each generation batch's prompt groups taken from the buffer
+    ratio_schedule: str = "constant"  # constant | linear (ratio_start -> ratio over ratio_ramp_steps) | piecewise
+    ratio_start: float = 0.0
+    ratio_ramp_steps: int = 0
+    ratio_points: list[Any] = field(default_factory=list)  # piecewise: [[step, ratio], ...]
+    min_size: int = 8  # replay starts once the buffer holds this many prompts
+    warmup_steps: int = 0  # ... and not before this optimizer step
+    admit: str = "informative"  # informative: reward variance > 0 | success: at least one correct completion
+    success_threshold: float = 1.0  # a completion with reward >= this counts as solved
+    retire_after: int = 3  # retire a prompt all-solved or all-failed this many pulls in a row (0: never)
+    easy: EasyPoolConfig = field(default_factory=EasyPoolConfig)
 
 
 @dataclass
@@ -125,6 +182,7 @@ class EvalConfig:
     max_new_tokens: int | None = None  # None: model.generation_kwargs.max_new_tokens
     reward: str | None = None  # reward name that defines success; None: the first of rewards.funcs
     success_threshold: float = 1.0
+    every_steps: int = 0  # > 0: also evaluate every this many steps (eval/accuracy in metrics.jsonl)
 
 
 @dataclass
@@ -194,14 +252,80 @@ def _training_fields() -> list[tuple[str, Any, Any]]:
     return out
 
 
+# ---------------------------------------------------------------------------------------------
+# rlvr-only `training.*` keys (not GRPOConfig fields): objective, MaxEnt-GRPO, KL / entropy
+# controllers, sampling-temperature schedule. `rlvr.train.grpo_args` pops them before building
+# GRPOConfig; `rlvr.train.build` hands them to the trainer (rlvr.objectives.mixin.ObjectivesMixin).
+# The math and every knob: README "Objectives" and rlvr/objectives/maxent.py.
+# ---------------------------------------------------------------------------------------------
+@dataclass
+class TemperatureScheduleConfig:
+    """``training.temperature_schedule``: the sampling temperature per optimizer step (off by default).
+
+    Linear from ``temp_start`` (step 0) to ``temp_end`` (step ``anneal_steps``); after that ``temp_start``
+    on every step divisible by ``high_temp_period`` and ``temp_end`` otherwise. When enabled it replaces
+    ``model.generation_kwargs.temperature`` for sampling only (log-probabilities keep that temperature).
+    """
+
+    enabled: bool = False
+    temp_start: float = 1.0
+    temp_end: float = 1.0
+    anneal_steps: int = 0  # 0: no anneal
+    high_temp_period: int = 0  # 0: no periodic high-temperature steps
+
+
+@dataclass
+class ObjectivesConfig:
+    """The rlvr-only keys of ``training``; see the block comment above."""
+
+    objective: str = "grpo"  # grpo: TRL's GRPO loss | maxent: sequence-level MaxEnt-GRPO (weighted max. likelihood)
+    # -- MaxEnt-GRPO (objective=maxent) --
+    maxent_q_temperature: float = 1.0  # T_q > 0: listwise target q = softmax(u / T_q) over each group's utilities
+    maxent_q_epsilon: float = 0.0  # eps >= 0: q <- (1 - eps*K) q + eps, renormalised; needs eps * K < 1
+    maxent_tau: float = 1.0  # tau >= 0: entropy coefficient (initial value when the entropy controller is on)
+    maxent_length_normalize_ref: bool = True  # l_i = per-token mean of log pi_ref (true) or its sum (false)
+    maxent_clip: bool = False  # add the PPO-style clipped term on the sequence ratio, range training.epsilon
+    # Entropy controller: drive tau so an EMA of the mean weight entropy (nats, 0..log K) tracks this; null: off.
+    maxent_target_weight_entropy: float | None = None
+    maxent_tau_lr: float = 0.05  # log tau += tau_lr * (target - ema)
+    maxent_tau_min: float = 1e-3  # tau clamped to [tau_min, tau_max]; tau_min > 0
+    maxent_tau_max: float = 10.0
+    maxent_tau_warmup_steps: int = 0  # optimizer steps that only feed the EMA before tau moves
+    maxent_entropy_ema_decay: float = 0.9  # ema <- decay * ema + (1 - decay) * entropy
+    # -- adaptive KL coefficient (both objectives); off when any of kl_target / kl_horizon / kl_ctl_step_size is 0 --
+    init_kl_coeff: float | None = None  # initial beta; null: training.beta. > 0 makes TRL load the reference model
+    kl_target: float = 0.0  # KL the controller steers towards (TRL's k3 estimate, mean per token)
+    kl_horizon: float = 0.0  # beta <- max(0, beta * (1 + clip(KL / kl_target - 1, +-step) / kl_horizon))
+    kl_ctl_step_size: float = 0.0  # the clip on the proportional error
+    # -- sampling-temperature schedule (both objectives) --
+    temperature_schedule: TemperatureScheduleConfig = field(default_factory=TemperatureScheduleConfig)
+
+
+OBJECTIVE_KEYS = tuple(f.name for f in dataclasses.fields(ObjectivesConfig))
+
+
+def _objective_fields() -> list[tuple[str, Any, Any]]:
+    hints = typing.get_type_hints(ObjectivesConfig)
+    clash = set(OBJECTIVE_KEYS) & {f.name for f in dataclasses.fields(GRPOConfig)}
+    if clash:
+        raise RuntimeError(f"rlvr training keys clash with GRPOConfig fields: {sorted(clash)}")
+    return [
+        (f.name, hints[f.name], dataclasses.field(default=f.default, default_factory=f.default_factory))
+        for f in dataclasses.fields(ObjectivesConfig)
+    ]
+
+
 TrainingConfig = dataclasses.make_dataclass(
     "TrainingConfig",
     [
         ("name", str, field(default="cpu_tiny")),
         *_training_fields(),
+        *_objective_fields(),  # rlvr-only keys, see ObjectivesConfig
     ],
 )
-TrainingConfig.__doc__ = "Every field of trl.GRPOConfig (same name, same default), plus `name`."
+TrainingConfig.__doc__ = (
+    "Every field of trl.GRPOConfig (same name, same default), plus `name` and the rlvr-only keys of ObjectivesConfig."
+)
 
 
 @dataclass

@@ -22,6 +22,7 @@ from tokenizers import Tokenizer, decoders, models
 from transformers import GenerationConfig, PreTrainedTokenizerFast, Qwen3Config, Qwen3ForCausalLM
 
 from rlvr.data.arith import generate_arith
+from rlvr.evaluate import greedy_completions
 
 PAD, UNK, IM_START, IM_END = "<|endoftext|>", "<unk>", "<|im_start|>", "<|im_end|>"
 SPECIAL_TOKENS = [PAD, UNK, IM_START, IM_END]
@@ -33,7 +34,7 @@ CHAT_TEMPLATE = (
     "{%- endfor -%}"
     "{%- if add_generation_prompt -%}<|im_start|>assistant\n{%- endif -%}"
 )
-CACHE_VERSION = 1  # bump when the build recipe changes in a way the key does not capture
+CACHE_VERSION = 2  # bump when the build recipe changes in a way the key does not capture
 
 
 @dataclass
@@ -47,9 +48,13 @@ class TinyModelSpec:
     num_key_value_heads: int = 2
     head_dim: int = 32
     max_position_embeddings: int = 256
-    warmup_steps: int = 300
+    warmup_steps: int = 1500  # most supervised steps (also the cosine horizon of the learning rate)
     warmup_batch_size: int = 64
-    warmup_lr: float = 3e-3
+    warmup_lr: float = 1e-2
+    # Stop early once greedy accuracy on a probe set reaches this (0 disables), so GRPO starts from
+    # a model that is partly right however fast this machine's run of the warm start learned.
+    warmup_target_accuracy: float = 0.4
+    warmup_eval_every: int = 25
     warmup_levels: list[str] = field(default_factory=lambda: ["2+2"])
     warmup_samples: int = 20000
     system_prompt: str | None = None  # must match the dataset's system prompt for a useful warm start
@@ -132,11 +137,11 @@ def _encode_pairs(
 
 def warm_start(model: Qwen3ForCausalLM, tokenizer: PreTrainedTokenizerFast, spec: TinyModelSpec) -> dict:
     """Supervised warm start on arithmetic answers; returns its training statistics."""
-    rows, _ = generate_arith(spec.warmup_samples, 0, spec.warmup_levels, seed=spec.seed + 10_000)
+    rows, probe = generate_arith(spec.warmup_samples, 200, spec.warmup_levels, seed=spec.seed + 10_000)
     rng = random.Random(spec.seed)
     opt = th.optim.AdamW(model.parameters(), lr=spec.warmup_lr, weight_decay=0.0)
     model.train()
-    start, losses = time.time(), []
+    start, losses, accuracy, steps = time.time(), [], None, 0
     for step in range(spec.warmup_steps):
         lr = spec.warmup_lr * 0.5 * (1 + math.cos(math.pi * step / max(1, spec.warmup_steps)))
         for group in opt.param_groups:
@@ -149,10 +154,30 @@ def warm_start(model: Qwen3ForCausalLM, tokenizer: PreTrainedTokenizerFast, spec
         th.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         losses.append(loss.item())
-        if (step + 1) % 100 == 0:
-            logger.info(f"tiny warm start: step {step + 1}/{spec.warmup_steps} loss {loss.item():.3f}")
+        steps = step + 1
+        if spec.warmup_target_accuracy > 0 and steps % spec.warmup_eval_every == 0:
+            accuracy = probe_accuracy(model, tokenizer, probe, spec.system_prompt)
+            model.train()
+            logger.info(f"tiny warm start: step {steps} loss {loss.item():.3f} probe accuracy {accuracy:.3f}")
+            if accuracy >= spec.warmup_target_accuracy:
+                break
     model.eval()
-    return {"warmup_seconds": round(time.time() - start, 1), "final_loss": sum(losses[-20:]) / len(losses[-20:])}
+    return {
+        "warmup_seconds": round(time.time() - start, 1),
+        "warmup_steps_done": steps,
+        "probe_accuracy": accuracy,
+        "final_loss": sum(losses[-20:]) / len(losses[-20:]),
+    }
+
+
+def probe_accuracy(
+    model: Qwen3ForCausalLM, tokenizer: PreTrainedTokenizerFast, rows: list[dict], system_prompt: str | None
+) -> float:
+    """Greedy exact-match accuracy (``\\boxed{answer}``) on ``rows``."""
+    prompts = [format_prompt(r["problem"], system_prompt) for r in rows]
+    texts, _ = greedy_completions(model, tokenizer, prompts, max_new_tokens=12, batch_size=100)
+    hits = sum(t.strip() == f"\\boxed{{{r['answer']}}}" for t, r in zip(texts, rows, strict=True))
+    return hits / max(1, len(rows))
 
 
 def cache_key(spec: TinyModelSpec) -> str:

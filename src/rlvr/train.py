@@ -7,6 +7,7 @@ lands in its run directory: the composed config (``.hydra/``), ``train.log``,
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import random
@@ -24,10 +25,15 @@ from omegaconf import DictConfig, OmegaConf
 from transformers import TrainerCallback
 from trl import GRPOConfig
 
+from rlvr import preemption
+from rlvr.config import OBJECTIVE_KEYS, ObjectivesConfig
 from rlvr.data.loading import load_datasets
+from rlvr.data.prompts import filter_prompts_by_length
 from rlvr.errors import UserError
 from rlvr.evaluate import EvalResult, evaluate_accuracy
 from rlvr.models import load_model_and_tokenizer, lora_config
+from rlvr.objectives.mixin import objectives_from_training, validate_objectives
+from rlvr.replay.trainer import ReplayGRPOTrainer, validate_replay
 from rlvr.rewards import build_reward, build_rewards
 from rlvr.trainer import RLVRGRPOTrainer
 
@@ -97,6 +103,33 @@ GENERATION_FIELDS = {
 }
 
 
+def pop_objective_keys(train: dict[str, Any]) -> None:
+    """Remove the rlvr-only keys (``rlvr.config.ObjectivesConfig``) from a ``training`` dict before it becomes a
+    GRPOConfig. ``init_kl_coeff`` becomes ``beta``: TRL loads the reference model only when beta != 0."""
+    init_kl_coeff = train.get("init_kl_coeff")
+    for key in OBJECTIVE_KEYS:
+        train.pop(key, None)
+    if init_kl_coeff is not None:
+        if train.get("beta", 0.0) not in (0.0, init_kl_coeff):
+            raise UserError(
+                f"training.beta={train['beta']} and training.init_kl_coeff={init_kl_coeff}: "
+                "init_kl_coeff is the initial beta, set only one of them"
+            )
+        train["beta"] = init_kl_coeff
+
+
+def objectives_config(cfg: DictConfig) -> ObjectivesConfig:
+    """The rlvr-only ``training.*`` keys (objective, maxent_*, KL controller, temperature_schedule), validated."""
+    train = OmegaConf.to_container(cfg.training, resolve=True)
+    objectives = objectives_from_training(train)
+    beta = objectives.init_kl_coeff if objectives.init_kl_coeff is not None else (train.get("beta") or 0.0)
+    try:
+        validate_objectives(objectives, int(train.get("num_generations") or 8), float(beta))
+    except ValueError as err:
+        raise UserError(str(err)) from None
+    return objectives
+
+
 def grpo_args(cfg: DictConfig, run_dir: Path, reward_weights: list[float]) -> tuple[GRPOConfig, str | None]:
     """GRPOConfig from ``cfg.training`` (by field name) + generation kwargs + managed fields.
 
@@ -104,6 +137,7 @@ def grpo_args(cfg: DictConfig, run_dir: Path, reward_weights: list[float]) -> tu
     """
     train = OmegaConf.to_container(cfg.training, resolve=True)
     train.pop("name", None)
+    pop_objective_keys(train)  # rlvr-only keys: the trainer gets them from objectives_config()
     resume = train.pop("resume_from_checkpoint", None)
     defaults = {f: getattr(GRPOConfig, f, None) for f in train}
     kwargs = {k: v for k, v in train.items() if v != defaults.get(k)}
@@ -178,7 +212,16 @@ class Built:
 
 def build(cfg: DictConfig, run_dir: Path) -> Built:
     """Compose model, data, rewards and trainer from a validated config."""
+    if cfg.training.use_vllm and importlib.util.find_spec("vllm") is None:
+        raise UserError("training.use_vllm=true needs vLLM, which is not installed: run `uv sync --extra vllm`")
     seed_everything(cfg.seed)
+    replay_cfg = OmegaConf.to_object(cfg.replay)
+    if cfg.replay.enabled:
+        try:
+            validate_replay(replay_cfg)
+        except ValueError as err:
+            raise UserError(str(err)) from None
+    objectives = objectives_config(cfg)  # validated before any model loads
     reward_funcs, reward_weights = build_rewards(OmegaConf.to_container(cfg.rewards.funcs, resolve=True))
     eval_reward = cfg.eval.reward or cfg.rewards.funcs[0].name
     eval_kwargs = next((s.kwargs for s in cfg.rewards.funcs if s.name == eval_reward), {})
@@ -188,15 +231,22 @@ def build(cfg: DictConfig, run_dir: Path) -> Built:
         raise UserError(f"dataset {cfg.dataset.name}: no usable training rows")
     cache_dir = os.environ.get("RLVR_CACHE_DIR") or cfg.paths.cache_dir
     model, tokenizer, model_path = load_model_and_tokenizer(cfg.model, cache_dir)
+    train_ds, held_out = filter_prompts_by_length(train_ds, held_out, tokenizer, cfg.dataset.max_prompt_length)
     args, resume_from = grpo_args(cfg, run_dir, reward_weights)
-    trainer = RLVRGRPOTrainer(
+    trainer_cls, extra = RLVRGRPOTrainer, {}
+    if cfg.replay.enabled:
+        easy_rows = load_datasets(cfg.replay.easy.dataset, cfg.seed)[0].to_list() if cfg.replay.easy.enabled else None
+        trainer_cls, extra = ReplayGRPOTrainer, {"replay": replay_cfg, "easy_rows": easy_rows}
+    trainer = trainer_cls(
+        **extra,
+        objectives=objectives,
         model=model,
         reward_funcs=reward_funcs,
         args=args,
         train_dataset=train_ds,
         processing_class=tokenizer,
         peft_config=lora_config(cfg.model),
-        callbacks=[MetricsJsonl(run_dir / "metrics.jsonl")],
+        callbacks=[MetricsJsonl(run_dir / "metrics.jsonl"), preemption.PreemptionCallback()],
     )
     return Built(trainer, held_out, eval_score, resume_from, model_path)
 
@@ -222,19 +272,44 @@ def evaluate(built: Built, cfg: DictConfig, label: str) -> EvalResult:
     return result
 
 
+class PeriodicEval(TrainerCallback):
+    """Held-out greedy accuracy every ``eval.every_steps`` optimizer steps (main process), appended to
+    ``metrics.jsonl`` with the generated-token count so learning curves can be drawn against compute."""
+
+    def __init__(self, built: Built, cfg: DictConfig, path: Path) -> None:
+        self.built, self.cfg, self.path = built, cfg, path
+
+    def on_step_end(self, args, state, control, **kwargs):  # noqa: ANN001
+        every = self.cfg.eval.every_steps
+        if every <= 0 or state.global_step % every or not state.is_world_process_zero:
+            return
+        result = evaluate(self.built, self.cfg, f"at step {state.global_step}")
+        record = {
+            "step": state.global_step,
+            "eval/accuracy": result.accuracy,
+            "eval/n": result.n,
+            "generated_tokens": self.built.trainer.generated_tokens,
+        }
+        with self.path.open("a") as f:
+            f.write(json.dumps(record) + "\n")
+
+
 def run(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
     """Train and evaluate one configuration; returns (and writes) the run summary."""
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     start = time.time()
     sink = logger.add(run_dir / "train.log", level="INFO") if is_main_process() else None
+    preemption.start(run_dir, is_main_process())  # SIGUSR1/SIGUSR2/SIGTERM or $RLVR_PREEMPT_FILE: stop at a step end
     try:
         if cfg.print_config and is_main_process():
             print(OmegaConf.to_yaml(cfg, resolve=True), flush=True)
         setup_wandb(cfg, run_dir)
         built = build(cfg, run_dir)
+        built.trainer.add_callback(PeriodicEval(built, cfg, run_dir / "metrics.jsonl"))
         before = evaluate(built, cfg, "before") if cfg.eval.enabled and cfg.eval.before else None
         train_out = built.trainer.train(resume_from_checkpoint=built.resume_from)
+        preemption.raise_if_stopped(built.trainer, run_dir, is_main_process())  # checkpoint saved: skip eval/summary
         after = evaluate(built, cfg, "after") if cfg.eval.enabled and cfg.eval.after else None
         trainer = built.trainer
         summary: dict[str, Any] = {
@@ -252,6 +327,7 @@ def run(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
             "train_loss": train_out.training_loss,
             "wall_seconds": round(time.time() - start, 1),
             "resumed_from": built.resume_from,
+            **trainer.summary_extra(),
             "git_commit": git_commit(),
             "run_dir": str(run_dir),
         }

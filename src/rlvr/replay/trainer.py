@@ -16,6 +16,7 @@ checkpoint and restored on resume.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -66,10 +67,15 @@ class ReplayMixin:
     def _generate_and_score_completions(self, inputs: list[dict]) -> dict:
         if not self.model.training:
             return super()._generate_and_score_completions(inputs)
+        start = time.perf_counter()
         inputs = self._replay_mix(list(inputs))
         self._replay_rewards_per_func = None
+        mixed = time.perf_counter()
         out = super()._generate_and_score_completions(inputs)
+        scored = time.perf_counter()
         self._replay_feedback()
+        overhead = (mixed - start) + (time.perf_counter() - scored)
+        self._metrics["train"]["replay/overhead_ms"].append(1000 * overhead)  # mixing + feedback, per generation
         return out
 
     def _replay_mix(self, local: list[dict]) -> list[dict]:
