@@ -58,7 +58,7 @@ def label(arm: str, args: argparse.Namespace) -> str:
     """Run-directory name of an arm: replay arms with --replay-overrides get them in their name."""
     if arm == "none" or not args.replay_overrides:
         return arm
-    return arm + "-" + "-".join(o.split(".")[-1].replace("=", "") for o in args.replay_overrides)
+    return arm + "-" + "-".join(o.split("=")[0].split(".")[-1] + o.split("=")[-1] for o in args.replay_overrides)
 
 
 def load_run(run_dir: Path) -> dict:

@@ -89,21 +89,16 @@ def test_two_processes_keep_identical_buffers(tmp_path: Path, cache_dir: Path) -
         sys.executable,
         "-m",
         "accelerate.commands.launch",
+        "--config_file",
+        str(ROOT / "conf/accelerate/ddp.yaml"),  # DDP; gloo on a machine without GPUs
         "--num_processes",
         "2",
-        "--cpu",
-        "--num_machines",
-        "1",
-        "--mixed_precision",
-        "no",
-        "--dynamo_backend",
-        "no",
         "--main_process_port",
         "29517",
         str(ROOT / "exp/grpo_train.py"),
         *FAST,
         *REPLAY,
-        "training.per_device_train_batch_size=12",
+        "training.per_device_train_batch_size=8",  # 2 ranks x 1 group each: replay swaps one of them
         f"hydra.run.dir={run_dir}",
     ]
     proc = subprocess.run(
