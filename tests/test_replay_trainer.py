@@ -130,3 +130,23 @@ def test_replay_with_gradient_accumulation_and_multiple_iterations(tmp_path: Pat
     assert [r["step"] for r in rows] == [1, 2, 3, 4]
     # generation happens at steps 1 and 3 only (every steps_per_generation * num_iterations / GA = 2 steps)
     assert sum("replay/buffer_size" in r for r in rows) == 2
+
+
+def test_easy_pool_follows_its_schedule(tmp_path: Path, cache_dir: Path) -> None:
+    run_dir = tmp_path / "run"
+    overrides = [
+        *FAST,
+        *REPLAY,
+        "replay.ratio=0.0",
+        "replay.easy.enabled=true",
+        "replay.easy.p_schedule=[[0,1.0],[2,0.0]]",
+        "training.max_steps=3",
+        f"hydra.run.dir={run_dir}",
+    ]
+    proc = run_cli(overrides, cache_dir)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    rows = metrics(run_dir)
+    # generation for optimizer step s happens at global_step s - 1: p = 1, 1, then 0
+    assert [r["replay/easy_ratio"] for r in rows] == [1.0, 1.0, 0.0]
+    assert "replay/reward_easy" in rows[0] and "replay/reward_fresh" not in rows[0]
+    assert rows[1]["replay/buffer_size"] == 0  # EASY groups are never admitted to the buffer
