@@ -1,7 +1,8 @@
 """Train GRPO with a composed Hydra config: `uv run python exp/grpo_train.py [overrides]`.
 
 Thin on purpose: compose the config, hand it to `rlvr.train.run`. Errors the user can fix
-(config, data, paths) print one line and exit with status 2.
+(config, data, paths) print one line and exit with status 2. A run stopped by preemption
+(a signal or $RLVR_PREEMPT_FILE, see rlvr.preemption) exits with status 75 after a checkpoint.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from omegaconf import DictConfig
 
 from rlvr.config import register_configs
 from rlvr.errors import UserError
+from rlvr.preemption import PREEMPTED_EXIT_CODE, Preempted, chain_previous_handler
 from rlvr.train import run
 
 register_configs()
@@ -27,6 +29,10 @@ def main(cfg: DictConfig) -> float | None:
     except UserError as err:
         logger.error(f"error: {err}")
         sys.exit(2)
+    except Preempted as stop:  # checkpoint + preempted.json written; slurm/*.sbatch then requeue the job
+        logger.warning(str(stop))
+        chain_previous_handler()  # e.g. submitit (hydra/launcher=slurm) requeues the job here
+        sys.exit(PREEMPTED_EXIT_CODE)
     return summary["accuracy_after"]  # the value a Hydra sweeper would optimise
 
 
