@@ -104,6 +104,11 @@ def release_requeued(slurm: LocalSlurm, job: str, log: Callable[[], str], timeou
         assert info.get("JobState") not in DONE, f"job {job} ended instead of requeueing: {info}\n{log()}"
         time.sleep(0.5)
     if info["JobState"] == "PENDING":
+        # Start it only once the node has finished cleaning up the previous run of the job (state
+        # COMPLETING); starting earlier occasionally failed the relaunch on a busy machine.
+        while slurm.run("squeue", "-h", "-t", "COMPLETING", check=False).stdout.strip():
+            assert time.time() < deadline, f"jobs stuck completing\n{log()}"
+            time.sleep(0.5)
         slurm.run("scontrol", "update", f"JobId={job}", "StartTime=now", check=False)
 
 
@@ -152,7 +157,7 @@ def test_preempted_job_requeues_and_resumes_exactly(
     release_requeued(slurm, job, lambda: read_log(log))
     info = slurm.wait_job(job, DONE, timeout=400)
     text = read_log(log)
-    assert info["JobState"] == "COMPLETED", text
+    assert info["JobState"] == "COMPLETED", f"{info}\n{text}"
     assert int(info["Restarts"]) == 1, text
     assert "got SIGUSR1" in text and "requeueing job" in text, text
 
