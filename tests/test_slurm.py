@@ -95,21 +95,15 @@ def submit_train(
 
 
 def release_requeued(slurm: LocalSlurm, job: str, log: Callable[[], str], timeout: float = 300) -> None:
-    """Wait until ``job`` has been requeued, then let it start at once: SLURM otherwise keeps a
-    requeued job ineligible for about two minutes (fine on a cluster, slow for a test)."""
+    """Wait until ``job`` has been requeued (it then waits out SLURM's own hold, about two
+    minutes). Forcing ``StartTime=now`` is not safe: slurmd refuses to relaunch a job it killed
+    moments ago ("Job N already killed, do not launch batch job") and the job ends FAILED."""
     deadline = time.time() + timeout
     settled = ("PENDING", "RUNNING", *DONE)
     while (info := slurm.job(job)).get("Restarts", "0") == "0" or info.get("JobState") not in settled:
         assert time.time() < deadline, f"job {job} not requeued: {info}\n{log()}"
         assert info.get("JobState") not in DONE, f"job {job} ended instead of requeueing: {info}\n{log()}"
         time.sleep(0.5)
-    if info["JobState"] == "PENDING":
-        # Start it only once the node has finished cleaning up the previous run of the job (state
-        # COMPLETING); starting earlier occasionally failed the relaunch on a busy machine.
-        while slurm.run("squeue", "-h", "-t", "COMPLETING", check=False).stdout.strip():
-            assert time.time() < deadline, f"jobs stuck completing\n{log()}"
-            time.sleep(0.5)
-        slurm.run("scontrol", "update", f"JobId={job}", "StartTime=now", check=False)
 
 
 def check_replay_state_restored(run_dir: Path, checkpoint: Path) -> None:
