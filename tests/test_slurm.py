@@ -260,8 +260,9 @@ def test_hydra_multirun_through_submitit(slurm: LocalSlurm, cache_dir: Path, tmp
         assert summary["seed"] == seed and summary["steps"] == max_steps
         assert summary["run_dir"] == str(sweep_dir / str(num))
         assert loss_steps(sweep_dir / str(num)) == list(range(1, max_steps + 1))
-    for job in job_dirs:
-        assert slurm.job(job).get("JobState") == "COMPLETED", slurm.job(job)
+    for job in job_dirs:  # submitit returns once results are written; the job itself may still be ending
+        info = slurm.wait_job(job, DONE, timeout=120)
+        assert info.get("JobState") == "COMPLETED", info
     # task 0: preempted once by USR2, requeued by submitit, resumed from its checkpoint
     history = [json.loads(line) for line in (sweep_dir / "0" / "preemptions.jsonl").read_text().splitlines()]
     assert [h["reason"] for h in history] == ["SIGUSR2"], history
