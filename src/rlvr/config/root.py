@@ -1,0 +1,44 @@
+"""The root config: one field per group plus the top-level keys; cross-group checks run here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from rlvr.config.dataset import DatasetConfig
+from rlvr.config.evaluation import EvalConfig
+from rlvr.config.logging import LoggingConfig
+from rlvr.config.model import ModelConfig
+from rlvr.config.objective import ObjectiveConfig
+from rlvr.config.replay import ReplayConfig
+from rlvr.config.rewards import RewardsConfig
+from rlvr.config.training import TrainingConfig
+from rlvr.errors import UserError
+
+
+@dataclass
+class PathsConfig:
+    output_root: str = "outputs"
+    multirun_root: str = "multirun"
+    cache_dir: str = "~/.cache/rlvr"  # tiny model cache; RLVR_CACHE_DIR overrides (see conf/config.yaml)
+
+
+@dataclass
+class RootConfig:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    dataset: DatasetConfig = field(default_factory=DatasetConfig)
+    training: TrainingConfig = field(default_factory=TrainingConfig)
+    objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
+    rewards: RewardsConfig = field(default_factory=RewardsConfig)
+    replay: ReplayConfig = field(default_factory=ReplayConfig)
+    logging: LoggingConfig = field(default_factory=LoggingConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    paths: PathsConfig = field(default_factory=PathsConfig)
+    exp_name: str = "default"
+    seed: int = 0
+    tags: list[str] = field(default_factory=list)
+    print_config: bool = True
+
+    def __post_init__(self) -> None:
+        if self.seed < 0:
+            raise UserError(f"seed must be >= 0, got {self.seed}")
+        self.objective.check_with(int(self.training.num_generations or 8), float(self.training.beta or 0.0))
