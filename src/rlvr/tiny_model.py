@@ -13,7 +13,7 @@ import math
 import os
 import random
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 
 import torch as th
@@ -21,8 +21,9 @@ from loguru import logger
 from tokenizers import Tokenizer, decoders, models
 from transformers import GenerationConfig, PreTrainedTokenizerFast, Qwen3Config, Qwen3ForCausalLM
 
-from rlvr.data.arith import generate_arith
+from rlvr.config.model import TinyModelSpec
 from rlvr.evaluate import greedy_completions
+from rlvr.tasks.arith import generate_arith
 
 PAD, UNK, IM_START, IM_END = "<|endoftext|>", "<unk>", "<|im_start|>", "<|im_end|>"
 SPECIAL_TOKENS = [PAD, UNK, IM_START, IM_END]
@@ -35,30 +36,6 @@ CHAT_TEMPLATE = (
     "{%- if add_generation_prompt -%}<|im_start|>assistant\n{%- endif -%}"
 )
 CACHE_VERSION = 2  # bump when the build recipe changes in a way the key does not capture
-
-
-@dataclass
-class TinyModelSpec:
-    """Architecture and warm-start recipe of the tiny model (`model.tiny.*`)."""
-
-    hidden_size: int = 128
-    intermediate_size: int = 384
-    num_hidden_layers: int = 4
-    num_attention_heads: int = 4
-    num_key_value_heads: int = 2
-    head_dim: int = 32
-    max_position_embeddings: int = 256
-    warmup_steps: int = 1500  # most supervised steps (also the cosine horizon of the learning rate)
-    warmup_batch_size: int = 64
-    warmup_lr: float = 1e-2
-    # Stop early once greedy accuracy on a probe set reaches this (0 disables), so GRPO starts from
-    # a model that is partly right however fast this machine's run of the warm start learned.
-    warmup_target_accuracy: float = 0.4
-    warmup_eval_every: int = 25
-    warmup_levels: list[str] = field(default_factory=lambda: ["2+2"])
-    warmup_samples: int = 20000
-    system_prompt: str | None = None  # must match the dataset's system prompt for a useful warm start
-    seed: int = 0
 
 
 def build_tokenizer() -> PreTrainedTokenizerFast:

@@ -1,14 +1,15 @@
-"""Synthetic data generators (``dataset.generator`` or a mixture source named after one).
+"""Synthetic data generators by name (``dataset.generator`` or a mixture source named after one).
 
-Each generator returns seeded, disjoint ``(train_rows, eval_rows)`` lists of plain dicts that the
-loader turns into prompts like any other source. ``generator_kwargs`` go to the generator;
-``n_train`` (how many train rows) is common to all of them.
+A small dispatch table: each entry points at a task module's ``generate_rows(n_train, n_eval,
+kwargs, seed) -> (train_rows, eval_rows)`` (seeded, disjoint lists of plain dicts that the loader
+turns into prompts like any other source), with the ``task`` label of its rows and its default
+number of train rows. ``generator_kwargs`` go to the generator; ``n_train`` (how many train rows)
+is common to all of them.
 
-- ``arith``: ``rlvr.data.arith.generate_arith`` (``levels`` and its other keyword arguments).
-- ``rush_hour``: ``rlvr.data.rush_hour.generate_rush_hour`` boards, solved optimally by BFS
-  (``sizes``, ``min_moves``, ``max_moves``, ``wall_prob``, ``max_states``). The user turn shows
-  the board and the optimal move count; the rules belong in the system prompt (see
-  ``conf/dataset/rush_hour_synth.yaml``), where tag stripping never touches their example answer.
+- ``arith``: :func:`rlvr.tasks.arith.generate_rows` (``levels`` and the other arguments of
+  ``generate_arith``); rows labelled ``math``.
+- ``rush_hour``: :func:`rlvr.tasks.rush_hour.generate_rows` (``sizes``, ``min_moves``,
+  ``max_moves``, ``wall_prob``, ``max_states``); rows labelled ``rush_hour``.
 """
 
 from __future__ import annotations
@@ -17,9 +18,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from rlvr.data.arith import generate_arith
-from rlvr.data.rush_hour import generate_rush_hour
 from rlvr.errors import UserError
+from rlvr.tasks import arith, rush_hour
 
 
 @dataclass(frozen=True)
@@ -29,29 +29,9 @@ class Generator:
     n_train: int  # default number of train rows
 
 
-def _arith(n_train: int, n_eval: int, kwargs: dict[str, Any], seed: int) -> tuple[list[dict], list[dict]]:
-    levels = list(kwargs.pop("levels", ["2+2"]))
-    return generate_arith(n_train, n_eval, levels, seed=seed, **kwargs)
-
-
-def rush_hour_user_text(board: str, moves: int | None) -> str:
-    lines = board.splitlines()
-    text = f"Board ({len(lines)}x{len(lines[0])}):\n{board}"
-    return text + (f"\nMinimum number of moves: {moves}" if moves is not None else "")
-
-
-def _rush_hour(n_train: int, n_eval: int, kwargs: dict[str, Any], seed: int) -> tuple[list[dict], list[dict]]:
-    if "sizes" in kwargs:
-        kwargs["sizes"] = [int(s) for s in kwargs["sizes"]]
-    rows = generate_rush_hour(n_train + n_eval, seed=seed, **kwargs)
-    for row in rows:
-        row["problem"] = rush_hour_user_text(row["board"], row["moves"])
-    return rows[n_eval:], rows[:n_eval]  # distinct boards: the splits never share one
-
-
 GENERATORS: dict[str, Generator] = {
-    "arith": Generator(_arith, task="math", n_train=20000),
-    "rush_hour": Generator(_rush_hour, task="rush_hour", n_train=2000),
+    "arith": Generator(arith.generate_rows, task="math", n_train=20000),
+    "rush_hour": Generator(rush_hour.generate_rows, task="rush_hour", n_train=2000),
 }
 
 

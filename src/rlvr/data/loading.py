@@ -1,4 +1,5 @@
-"""Dataset entry point: ``load_datasets(cfg, seed) -> (train, held_out)`` for the ``dataset`` group.
+"""Dataset entry point: ``load_datasets(cfg, seed) -> (train, held_out)`` for the ``dataset`` group
+(a :class:`rlvr.config.DatasetConfig`).
 
 One source (:mod:`rlvr.data.sources`: a generator, a hub id, a local directory or data files) or
 a mixture of several (:mod:`rlvr.data.mixtures`, when ``dataset.sources`` is set). Prompts longer
@@ -8,22 +9,23 @@ than ``dataset.max_prompt_length`` are dropped later, once the tokenizer is load
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from datasets import Dataset
 from loguru import logger
 
 from rlvr.data.generators import GENERATORS, generator_n_train
 from rlvr.data.mixtures import load_mixture
-from rlvr.data.sources import extract_answer, last_boxed, load_source, load_splits, spec_from_dataset, to_prompt_rows
+from rlvr.data.sources import load_splits, spec_from_dataset
 from rlvr.errors import UserError
 
-__all__ = ["extract_answer", "last_boxed", "load_datasets", "load_source", "to_prompt_rows"]
+if TYPE_CHECKING:
+    from rlvr.config import DatasetConfig
 
 
-def load_datasets(cfg: Any, seed: int) -> tuple[Dataset, Dataset]:
+def load_datasets(cfg: DatasetConfig, seed: int) -> tuple[Dataset, Dataset]:
     """Return ``(train, held_out)`` datasets in prompt format for ``cfg`` (the ``dataset`` group)."""
-    if cfg.get("sources"):
+    if cfg.sources:
         train, held_out = load_mixture(cfg, seed)
     else:
         spec = spec_from_dataset(cfg)

@@ -12,17 +12,20 @@ split); the held-out split is their concatenation, shuffled too.
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any
+from typing import TYPE_CHECKING
 
 from datasets import Dataset, Value, concatenate_datasets
 from loguru import logger
 
 from rlvr.data.generators import GENERATORS, generator_n_train
-from rlvr.data.sources import SourceSpec, load_splits, plain, quiet_progress
+from rlvr.data.sources import SourceSpec, load_splits, quiet_progress
 from rlvr.errors import UserError
 
+if TYPE_CHECKING:
+    from rlvr.config import DatasetConfig, DataSource
 
-def spec_from_source(src: Any, parent: Any, index: int) -> SourceSpec:
+
+def spec_from_source(src: DataSource, parent: DatasetConfig, index: int) -> SourceSpec:
     """The spec of ``dataset.sources[index]``; ``eval_size`` and ``system_prompt`` default to the parent's."""
     key = f"dataset.sources[{index}]"
     name = str(src.source)
@@ -32,7 +35,7 @@ def spec_from_source(src: Any, parent: Any, index: int) -> SourceSpec:
         label=f"{parent.name}[{index}:{name}]",
         generator=name if is_generator else None,
         path=None if is_generator else name,
-        generator_kwargs=dict(plain(src.generator_kwargs) or {}),
+        generator_kwargs=dict(src.generator_kwargs or {}),
         config_name=src.config_name,
         split=src.split,
         eval_split=src.eval_split,
@@ -41,7 +44,7 @@ def spec_from_source(src: Any, parent: Any, index: int) -> SourceSpec:
         prompt_column=src.prompt_column,
         answer_column=src.answer_column,
         answer_format=src.answer_format,
-        columns=dict(plain(src.columns) or {}),
+        columns=dict(src.columns or {}),
         task=src.task,
         system_prompt=parent.system_prompt if src.system_prompt is None else src.system_prompt,
     )
@@ -99,7 +102,7 @@ def concat_aligned(parts: list[Dataset]) -> Dataset:
         return concatenate_datasets(_unify_types(filled))
 
 
-def load_mixture(cfg: Any, seed: int) -> tuple[Dataset, Dataset]:
+def load_mixture(cfg: DatasetConfig, seed: int) -> tuple[Dataset, Dataset]:
     """``(train, held_out)`` of the mixture ``cfg.sources`` (see the module docstring)."""
     if cfg.generator or cfg.path:
         raise UserError(

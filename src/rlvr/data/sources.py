@@ -3,33 +3,43 @@ json/jsonl/parquet/csv files; loaded, converted to TRL's conversational prompt f
 into train and held-out rows.
 
 Every row that reaches the trainer has ``prompt`` (a list of chat messages, cleaned by
-:mod:`rlvr.data.prompts`), ``solution`` (the gold answer as text), ``task`` (reward routing, with
-the columns its rewards read, see :mod:`rlvr.data.tasks`) and keeps its other columns, which TRL
-forwards to reward functions. A source's own ``solution`` column, when it is not the answer
-column (DeepScaleR's worked solutions), is kept as ``reference_solution``.
+:mod:`rlvr.data.prompts`), ``solution`` (the gold answer as text, see :func:`extract_answer`),
+``task`` (reward routing) with the columns that task's rewards read (``TASK_FIELDS`` points at
+each task module's ``task_fields``), and keeps its other columns, which TRL forwards to reward
+functions. A source's own ``solution`` column, when it is not the answer column (DeepScaleR's
+worked solutions), is kept as ``reference_solution``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import datasets
 from datasets import Dataset, DatasetDict, load_dataset, load_from_disk
 from loguru import logger
-from omegaconf import OmegaConf
 
+from rlvr.config.dataset import ANSWER_FORMATS
 from rlvr.data.generators import GENERATORS, generate
 from rlvr.data.prompts import as_messages, clean_messages, has_user_turn
-from rlvr.data.tasks import task_fields
 from rlvr.errors import UserError
+from rlvr.tasks import crossword, rubric, rush_hour
+from rlvr.tasks.answers import last_boxed
+
+if TYPE_CHECKING:
+    from rlvr.config import DatasetConfig
 
 FILE_FORMATS = {".json": "json", ".jsonl": "json", ".parquet": "parquet", ".csv": "csv"}
-ANSWER_FORMATS = ("raw", "gsm8k", "boxed")
-TASK_REQUIRED = {"rush_hour": "board"}  # rows whose task needs a column they could not get are dropped
+# task label -> the task module's hook that adds or normalises the columns its rewards read
+TASK_FIELDS: dict[str, Callable[[dict, str], dict]] = {
+    "rush_hour": rush_hour.task_fields,
+    "crossword": crossword.task_fields,
+    "rubric": rubric.task_fields,
+}
+TASK_REQUIRED = {"rush_hour": rush_hour.REQUIRED_COLUMN}  # rows of the task without it are dropped
 _FLAGS = ("dropped_assistant", "stripped", "injected")
 QUIET_BELOW = 50_000  # rows; smaller maps and filters run without progress bars
 
@@ -80,23 +90,6 @@ def load_source(path: str, split: str, config_name: str | None = None, key: str 
         raise UserError(f"{key}: cannot load hub dataset {path!r} split {split!r}: {first}") from None
 
 
-def last_boxed(text: str) -> str | None:
-    """The content of the last ``\\boxed{...}`` in ``text`` (balanced braces), or None."""
-    start = text.rfind("\\boxed")
-    while start >= 0:
-        i = start + len("\\boxed")
-        while i < len(text) and text[i].isspace():
-            i += 1
-        if i < len(text) and text[i] == "{":
-            depth, j = 1, i + 1
-            while j < len(text) and depth:
-                depth += {"{": 1, "}": -1}.get(text[j], 0)
-                j += 1
-            return text[i + 1 : j - 1].strip() if depth == 0 else None
-        start = text.rfind("\\boxed", 0, start)
-    return None
-
-
 def extract_answer(raw: Any, answer_format: str) -> str | None:
     """Normalise a gold answer cell according to ``answer_format`` (a list of moves is comma-joined)."""
     if raw is None:
@@ -142,28 +135,30 @@ class SourceSpec:
         return f"{self.key}.source" if self.key != "dataset" else "dataset.path"
 
 
-def plain(value: Any) -> Any:
-    return OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value
+def task_fields(task: str, row: dict, prompt_text: str) -> dict:
+    """Extra or normalised columns for a row of ``task`` (``row`` already holds the mapped columns)."""
+    fill = TASK_FIELDS.get(task)
+    return fill(row, prompt_text) if fill else {}
 
 
-def spec_from_dataset(cfg: Any) -> SourceSpec:
+def spec_from_dataset(cfg: DatasetConfig) -> SourceSpec:
     """The single-source spec of a ``dataset`` config."""
     return SourceSpec(
         key="dataset",
         label=str(cfg.name),
         generator=cfg.generator,
         path=cfg.path,
-        generator_kwargs=dict(plain(cfg.generator_kwargs) or {}),
+        generator_kwargs=dict(cfg.generator_kwargs or {}),
         config_name=cfg.config_name,
         split=cfg.split,
         eval_split=cfg.eval_split,
         eval_size=int(cfg.eval_size),
         problem_column=cfg.problem_column,
-        prompt_column=cfg.get("prompt_column"),
+        prompt_column=cfg.prompt_column,
         answer_column=cfg.answer_column,
         answer_format=cfg.answer_format,
-        columns=dict(plain(cfg.get("columns")) or {}),
-        task=cfg.get("task"),
+        columns=dict(cfg.columns or {}),
+        task=cfg.task,
         system_prompt=cfg.system_prompt,
     )
 

@@ -1,47 +1,16 @@
-"""Helpers shared by the reward families: answer extraction, column access, per-item safety."""
+"""Helpers shared by the reward functions: column access, per-item safety, int parsing.
+
+Answer extraction (``\\boxed{}``, ``<answer>`` blocks) lives in :mod:`rlvr.tasks.answers`.
+"""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from loguru import logger
 
 from rlvr.errors import UserError
-
-ANSWER_OPEN, ANSWER_CLOSE = "<answer>", "</answer>"
-
-
-def answer_block(text: str) -> str | None:
-    """The payload of the last complete ``<answer>...</answer>`` block, or None.
-
-    Found with ``rfind`` rather than a regex so that adversarial text (a megabyte of unclosed
-    ``<answer>`` tags) costs linear time.
-    """
-    end = text.rfind(ANSWER_CLOSE)
-    if end < 0:
-        return None
-    start = text.rfind(ANSWER_OPEN, 0, end)
-    if start < 0:
-        return None
-    return text[start + len(ANSWER_OPEN) : end]
-
-
-_BOXED = re.compile(r"\\boxed\s*\{")
-
-
-def last_boxed(text: str) -> str | None:
-    """The content of the last ``\\boxed{...}`` in ``text`` (balanced braces), or None."""
-    starts = [m.end() for m in _BOXED.finditer(text)]
-    if not starts:
-        return None
-    i = j = starts[-1]
-    depth = 1
-    while j < len(text) and depth:
-        depth += {"{": 1, "}": -1}.get(text[j], 0)
-        j += 1
-    return text[i : j - 1].strip() if depth == 0 else None
 
 
 def column(kwargs: dict[str, Any], name: str, n: int, reward: str, required: bool = True) -> list[Any]:

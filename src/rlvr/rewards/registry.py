@@ -15,9 +15,12 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Sequence
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from rlvr.errors import UserError
+
+if TYPE_CHECKING:
+    from rlvr.config import RewardSpec
 
 
 class RewardFunc(Protocol):
@@ -154,12 +157,13 @@ def build_reward(name: str, kwargs: dict[str, Any] | None = None) -> Callable[..
     return func
 
 
-def build_rewards(specs: Sequence[Any]) -> tuple[list[Callable[..., list[float | None]]], list[float]]:
-    """Turn ``[{name, weight, kwargs}, ...]`` into TRL ``reward_funcs`` and ``reward_weights``."""
+def build_rewards(specs: Sequence[RewardSpec]) -> tuple[list[Callable[..., list[float | None]]], list[float]]:
+    """Turn ``rewards.funcs`` (their ``name``, ``weight`` and ``kwargs``) into TRL ``reward_funcs``
+    and ``reward_weights``."""
     if not specs:
         raise UserError("rewards.funcs is empty: list at least one reward, e.g. rewards=math")
     funcs, weights = [], []
     for spec in specs:
-        funcs.append(build_reward(spec["name"], spec.get("kwargs")))
-        weights.append(float(spec.get("weight", 1.0)))
+        funcs.append(build_reward(spec.name, spec.kwargs))
+        weights.append(float(spec.weight))
     return funcs, weights

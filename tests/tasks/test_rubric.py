@@ -1,4 +1,5 @@
-"""rubric: heuristic coverage + similarity, and the LLM-judge path against a local HTTP server."""
+"""The rubric task: heuristic coverage + similarity, the LLM-judge path against a local HTTP server, and
+the rubric / reference-answer columns filled while rows are loaded."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from loguru import logger
 
 from rlvr.errors import UserError
 from rlvr.rewards import build_reward
-from rlvr.rewards.rubric import criteria, parse_judge_score
+from rlvr.tasks.rubric import criteria, parse_judge_score, rubric_criteria, task_fields
 
 RUBRIC = ["States that water boils at 100 degrees Celsius", "Mentions that this holds at sea level pressure"]
 REFERENCE = "At sea level pressure, pure water boils at 100 degrees Celsius."
@@ -185,3 +186,19 @@ def test_judge_without_base_url_uses_the_heuristic() -> None:
         build_reward("rubric", {"judge": {"base_url": "http://x", "colour": "red"}})
     with pytest.raises(UserError, match="similarity"):
         build_reward("rubric", {"similarity": "bleu"})
+
+
+def test_rubric_criteria_from_text_strings_and_dicts() -> None:
+    assert rubric_criteria(None) == [] and rubric_criteria("  ") == []
+    assert rubric_criteria("Mentions light") == ["Mentions light"]
+    assert rubric_criteria(["a", "", "b"]) == ["a", "b"]
+    items = [{"title": "t", "description": "Mentions light"}, {"criterion": "Names CO2"}, {"weight": 2}]
+    assert rubric_criteria(items) == ["Mentions light", "Names CO2", "weight: 2"]
+
+
+def test_task_fields_default_the_reference_to_the_gold() -> None:
+    assert task_fields({"rubric": "Mentions light", "solution": "gold"}, "") == {
+        "rubric": ["Mentions light"],
+        "reference_answer": "gold",
+    }
+    assert task_fields({"reference_answer": 42, "solution": "gold"}, "")["reference_answer"] == "42"

@@ -1,4 +1,5 @@
-"""Math answer normalisation and equivalence, shared by the math reward family.
+"""Math answer normalisation and equivalence, used by the math task's rewards (:mod:`rlvr.tasks.math`)
+and the length-scaled ``cosine`` reward.
 
 ``canon_math`` turns the common surface variants of one answer into one string (``$\\dfrac{1}{2}$``
 and ``1/2``; ``{85}`` and ``85.0`` and ``85``). ``math_equal`` compares a predicted answer with a gold
@@ -19,7 +20,7 @@ from typing import Any
 
 from math_verify import parse, verify
 
-from rlvr.rewards.common import last_boxed
+from rlvr.tasks.answers import last_boxed
 
 
 def as_gold(answer: Any) -> str:

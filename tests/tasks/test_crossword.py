@@ -1,11 +1,12 @@
-"""crossword: letters-only exact match, enumeration checks, adversarial golds and answers."""
+"""The crossword task: letters-only exact match, enumeration checks, adversarial golds and answers, and
+the enumeration taken from a clue while rows are loaded."""
 
 from __future__ import annotations
 
 import pytest
 
 from rlvr.rewards import build_reward
-from rlvr.rewards.crossword import canon_letters, enumeration_length
+from rlvr.tasks.crossword import canon_letters, enumeration_length, task_fields
 
 
 def score(texts: list, golds: list, **columns: list) -> list:
@@ -76,3 +77,11 @@ def test_each_completion_is_scored_against_its_own_row() -> None:
     answers = ["apple", "pear", "apple", "pear", "apple", "pear"]
     texts = [f"<answer>{a}</answer>" for a in answers]
     assert score(texts, [g for g in golds for _ in range(3)]) == [1.0, 0.0, 1.0, 1.0, 0.0, 1.0]
+
+
+def test_task_fields_take_the_enumeration_from_the_clue() -> None:
+    assert task_fields({}, "Flower of the river (5)") == {"enumeration": "(5)"}
+    assert task_fields({}, "Sea beast (3,4)  ") == {"enumeration": "(3,4)"}
+    assert task_fields({}, "No count here") == {"enumeration": None}
+    assert task_fields({"length": 5}, "Clue (5)") == {}  # the source's own column wins
+    assert task_fields({"enumeration": None}, "Clue (5)") == {}

@@ -1,6 +1,8 @@
-"""Seeded synthetic arithmetic problems (`dataset=arith`): the offline default task.
+"""The arithmetic task (`dataset=arith`, the offline default): seeded synthetic problems.
 
-Problems are expressions like ``47+38`` whose gold answer is the integer result. The
+Problems are expressions like ``47+38`` (the prompt text is the bare expression; the tiny model
+is warm-started on it without a system prompt) whose gold answer is the integer result, scored
+by the math task's rewards (:mod:`rlvr.tasks.math`; rows are labelled ``math``). The
 generator mixes operators and operand sizes so that prompts differ in pass rate (easy
 one-digit sums next to hard three-digit ones), which gives prompt prioritisation something
 to find. The train and held-out splits are disjoint by construction.
@@ -10,6 +12,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
+from typing import Any
 
 OPS = ("+", "-", "*")
 
@@ -92,3 +95,11 @@ def generate_arith(n_train: int, n_eval: int, levels: list[str], seed: int = 0) 
     eval_rows = draw(n_eval, set(), distinct=True)
     train_rows = draw(n_train, {r["problem"] for r in eval_rows}, distinct=False)
     return train_rows, eval_rows
+
+
+def generate_rows(n_train: int, n_eval: int, kwargs: dict[str, Any], seed: int) -> tuple[list[dict], list[dict]]:
+    """The ``arith`` generator (:mod:`rlvr.data.generators`): ``levels`` (default ``["2+2"]``) and
+    the other keyword arguments of :func:`generate_arith` come from ``generator_kwargs``."""
+    kwargs = dict(kwargs)
+    levels = list(kwargs.pop("levels", ["2+2"]))
+    return generate_arith(n_train, n_eval, levels, seed=seed, **kwargs)

@@ -9,21 +9,13 @@ from pathlib import Path
 
 import pytest
 from datasets import Dataset, DatasetDict
-from hydra import compose, initialize_config_dir
 
-from rlvr.config import register_configs
+from rlvr.config import RewardSpec
 from rlvr.data.loading import load_datasets
 from rlvr.data.mixtures import rows_for_weight
 from rlvr.errors import UserError
 from rlvr.rewards import build_rewards
-
-from .conftest import CONF_DIR
-
-
-def compose_dataset(overrides: list[str]):
-    register_configs()
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        return compose("config", overrides=overrides).dataset
+from tests.helpers.config import typed_cfg
 
 
 def write_jsonl(rows: list[dict], path: Path) -> Path:
@@ -32,14 +24,14 @@ def write_jsonl(rows: list[dict], path: Path) -> Path:
 
 
 def test_offline_mixture_counts_tasks_and_held_out() -> None:
-    cfg = compose_dataset(
+    cfg = typed_cfg(
         [
             "dataset=mixture_arith_rush",
             "dataset.sources.0.weight=90",
             "dataset.sources.1.weight=30",
             "dataset.eval_size=6",
         ]
-    )
+    ).dataset
     train, held = load_datasets(cfg, seed=0)
     assert Counter(train["task"]) == {"math": 90, "rush_hour": 30}  # counts: exact
     assert Counter(held["task"]) == {"math": 6, "rush_hour": 6}  # one carve-out per source
@@ -53,7 +45,7 @@ def test_offline_mixture_counts_tasks_and_held_out() -> None:
     arith = train.filter(lambda r: r["task"] == "math")
     assert all(len(r["prompt"]) == 1 and r["board"] is None for r in arith)  # arith: no system prompt
     # routed rewards: each reward scores exactly the rows of its task
-    funcs, _ = build_rewards([{"name": "accuracy"}, {"name": "rush_hour_exact"}])
+    funcs, _ = build_rewards([RewardSpec(name="accuracy"), RewardSpec(name="rush_hour_exact")])
     columns = {c: list(train[c]) for c in train.column_names if c != "prompt"}
     gold = [
         f"\\boxed{{{s}}}" if t == "math" else f"<answer>{s}</answer>"
@@ -67,7 +59,7 @@ def test_offline_mixture_counts_tasks_and_held_out() -> None:
 
 def test_mixture_is_seeded() -> None:
     overrides = ["dataset=mixture_arith_rush", "dataset.sources.0.weight=40", "dataset.sources.1.weight=10"]
-    cfg = compose_dataset([*overrides, "dataset.eval_size=2"])
+    cfg = typed_cfg([*overrides, "dataset.eval_size=2"]).dataset
     first, _ = load_datasets(cfg, seed=0)
     again, _ = load_datasets(cfg, seed=0)
     other, _ = load_datasets(cfg, seed=1)
@@ -96,7 +88,7 @@ def test_fraction_weights_and_hub_preset_columns_from_local_fixtures(tmp_path: P
     DatasetDict({"train": Dataset.from_list([rush] * 100), "test": Dataset.from_list([rush] * 10)}).save_to_disk(
         str(rush_path)
     )
-    cfg = compose_dataset(
+    cfg = typed_cfg(
         [
             "dataset=mixture_math_rush",
             f"dataset.sources.0.source={math_path}",
@@ -105,7 +97,7 @@ def test_fraction_weights_and_hub_preset_columns_from_local_fixtures(tmp_path: P
             "dataset.sources.1.weight=0.2",
             "dataset.eval_size=10",
         ]
-    )
+    ).dataset
     train, held = load_datasets(cfg, seed=0)
     assert Counter(train["task"]) == {"math": round(0.5 * 190), "rush_hour": round(0.2 * 100)}
     assert Counter(held["task"]) == {"math": 10, "rush_hour": 10}  # carve-out vs the test split
@@ -123,7 +115,7 @@ def test_sources_can_be_given_on_the_command_line(tmp_path: Path) -> None:
         f"[{{source:{a},weight:20,task:math,problem_column:question,answer_column:gold}},"
         f"{{source:{b},weight:0.5,task:crossword,eval_size:4}}]"
     )
-    cfg = compose_dataset(["dataset=mixture_arith_rush", f"dataset.sources={sources}", "dataset.eval_size=5"])
+    cfg = typed_cfg(["dataset=mixture_arith_rush", f"dataset.sources={sources}", "dataset.eval_size=5"]).dataset
     train, held = load_datasets(cfg, seed=0)
     assert Counter(train["task"]) == {"math": 20, "crossword": round(0.5 * 46)}
     assert Counter(held["task"]) == {"math": 5, "crossword": 4}
@@ -135,11 +127,11 @@ def test_columns_with_different_types_are_unified(tmp_path: Path) -> None:
     b = write_jsonl([{"problem": f"b{i}", "answer": "2", "size": f"s{i}"} for i in range(10)], tmp_path / "b.jsonl")
     c = write_jsonl([{"problem": f"c{i}", "answer": "3", "size": [i]} for i in range(10)], tmp_path / "c.jsonl")
     two = f"[{{source:{a},weight:5}},{{source:{b},weight:5}}]"
-    train, _ = load_datasets(compose_dataset(["dataset=mixture_arith_rush", f"dataset.sources={two}"]), seed=0)
+    train, _ = load_datasets(typed_cfg(["dataset=mixture_arith_rush", f"dataset.sources={two}"]).dataset, seed=0)
     assert sorted(set(map(type, train["size"])), key=str) == [str]
     three = f"[{{source:{a},weight:5}},{{source:{c},weight:5}}]"
     with pytest.raises(UserError, match=r"column 'size' has different types"):
-        load_datasets(compose_dataset(["dataset=mixture_arith_rush", f"dataset.sources={three}"]), seed=0)
+        load_datasets(typed_cfg(["dataset=mixture_arith_rush", f"dataset.sources={three}"]).dataset, seed=0)
 
 
 @pytest.mark.parametrize(
@@ -161,6 +153,7 @@ def test_rows_for_weight(weight: float, available: int, rows: int) -> None:
     ],
 )
 def test_mixture_errors_name_the_key(overrides: list[str], message: str) -> None:
-    cfg = compose_dataset(["dataset=mixture_arith_rush", "dataset.sources.0.weight=10", *overrides])
-    with pytest.raises(UserError, match=message):
-        load_datasets(cfg, seed=0)
+    with pytest.raises(UserError, match=message):  # from the typed config or from the loader
+        load_datasets(
+            typed_cfg(["dataset=mixture_arith_rush", "dataset.sources.0.weight=10", *overrides]).dataset, seed=0
+        )

@@ -1,5 +1,5 @@
 """Rush Hour rewards (task ``rush_hour``): moves from the last ``<answer>`` block (else the whole
-completion) are played on the row's ``board`` with :func:`rlvr.data.rush_hour.simulate`.
+completion) are played on the row's ``board`` with :func:`rlvr.tasks.rush_hour.board.simulate`.
 
 - ``rush_hour_exact``: 1.0 when every move is legal and the board ends solved in at most the
   optimal number of moves (column ``moves``), else 0.0.
@@ -20,9 +20,11 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from rlvr.data.rush_hour import BoardError, parse_board, parse_moves, simulate, solve
-from rlvr.rewards.common import answer_block, as_int, column, score_each
+from rlvr.rewards.common import as_int, column, score_each
 from rlvr.rewards.registry import completion_text, register
+from rlvr.tasks.answers import answer_block
+from rlvr.tasks.rush_hour.board import BoardError, parse_board, parse_moves, simulate
+from rlvr.tasks.rush_hour.solver import solve
 
 TASKS = ("rush_hour",)
 

@@ -1,7 +1,11 @@
-"""``rubric``: open-ended answers graded against a rubric and a reference answer (task ``rubric``).
+"""The rubric task (rows labelled ``rubric``): open-ended answers graded against a rubric and a
+reference answer by the ``rubric`` reward.
 
 Columns: ``rubric`` (a list of criterion strings, or one string with one criterion per line,
-bullets and numbering allowed) and ``reference_answer``. Without a judge the score in [0, 1] is
+bullets and numbering allowed) and ``reference_answer``. :func:`task_fields` fills both while
+rows are loaded: the rubric as criterion strings (from text, a list of strings, or a list of
+``{description|criterion|title: ...}`` dicts) and the reference answer (the gold ``solution``
+when the source has no such column). Without a judge the score in [0, 1] is
 
     (coverage_weight * coverage + similarity_weight * similarity) / (coverage_weight + similarity_weight)
 
@@ -134,6 +138,39 @@ def heuristic_score(
     if limit and len(words) > limit:
         score *= limit / len(words)
     return max(0.0, min(1.0, score))
+
+
+# ----------------------------------------------------------------------------------------------
+# Columns (filled while rows are loaded, see rlvr.data.sources)
+
+
+def rubric_criteria(value: Any) -> list[str]:
+    """Rubric criteria as strings from text, a list of strings, or a list of dicts."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value] if value.strip() else []
+    if isinstance(value, dict):
+        value = [value]
+    out = []
+    for item in value if isinstance(value, list | tuple) else [value]:
+        if isinstance(item, dict):
+            text = next((item[k] for k in ("description", "criterion", "rubric", "title", "text") if item.get(k)), None)
+            text = str(text) if text is not None else ", ".join(f"{k}: {v}" for k, v in item.items())
+        else:
+            text = str(item)
+        if text.strip():
+            out.append(text)
+    return out
+
+
+def task_fields(row: dict, prompt_text: str) -> dict:
+    """``rubric`` as criterion strings and ``reference_answer`` (else the gold ``solution``)."""
+    reference = row.get("reference_answer")
+    return {
+        "rubric": rubric_criteria(row.get("rubric")),
+        "reference_answer": str(reference) if reference is not None else row.get("solution"),
+    }
 
 
 # ----------------------------------------------------------------------------------------------

@@ -1,9 +1,11 @@
-"""Task routing: a reward scores only the rows of the tasks it serves, and None elsewhere."""
+"""The rewards registry: task routing (a reward scores only the rows of the tasks it serves, and None
+elsewhere), building rewards from typed specs, and clear errors."""
 
 from __future__ import annotations
 
 import pytest
 
+from rlvr.config import RewardSpec
 from rlvr.errors import UserError
 from rlvr.rewards import REGISTRY, build_reward, build_rewards
 
@@ -81,4 +83,18 @@ def test_bad_tasks_value_is_a_user_error() -> None:
     with pytest.raises(UserError, match="tasks"):
         build_reward("crossword", {"tasks": 3})
     with pytest.raises(UserError, match="unknown reward"):
-        build_rewards([{"name": "no_such_reward"}])
+        build_rewards([RewardSpec(name="no_such_reward")])
+    with pytest.raises(UserError, match="is empty"):
+        build_rewards([])
+    with pytest.raises(UserError, match=r"rewards\.funcs\[crossword\]\.kwargs: .*colour"):
+        build_reward("crossword", {"colour": "red"})
+
+
+def test_build_rewards_reads_name_weight_and_kwargs_of_each_spec() -> None:
+    specs = [
+        RewardSpec(name="accuracy", weight=1.0),
+        RewardSpec(name="tag_count", weight=0.2, kwargs={"tasks": ["math"]}),
+    ]
+    funcs, weights = build_rewards(specs)
+    assert [f.__name__ for f in funcs] == ["accuracy", "tag_count"] and weights == [1.0, 0.2]
+    assert funcs[1](completions=["x", "x"], task=["math", "rush_hour"]) == [0.0, None]

@@ -9,10 +9,8 @@ from pathlib import Path
 
 import pytest
 from datasets import Dataset
-from hydra import compose, initialize_config_dir
 from loguru import logger
 
-from rlvr.config import register_configs
 from rlvr.data.loading import load_datasets
 from rlvr.data.prompts import (
     clean_messages,
@@ -23,8 +21,7 @@ from rlvr.data.prompts import (
 )
 from rlvr.errors import UserError
 from rlvr.tiny_model import build_tokenizer
-
-from .conftest import CONF_DIR
+from tests.helpers.config import typed_cfg
 
 SYSTEM = "Be brief."
 
@@ -40,18 +37,15 @@ def logs() -> list[str]:
 def load_rows(tmp_path: Path, rows: list[dict], *overrides: str):
     path = tmp_path / "rows.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    register_configs()
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        cfg = compose(
-            "config",
-            overrides=[
-                "dataset=deepscaler",
-                f"dataset.path={path}",
-                f"dataset.system_prompt='{SYSTEM}'",
-                "dataset.eval_size=0",
-                *overrides,
-            ],
-        ).dataset
+    cfg = typed_cfg(
+        [
+            "dataset=deepscaler",
+            f"dataset.path={path}",
+            f"dataset.system_prompt='{SYSTEM}'",
+            "dataset.eval_size=0",
+            *overrides,
+        ]
+    ).dataset
     return load_datasets(cfg, seed=0)[0]
 
 

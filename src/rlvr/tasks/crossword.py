@@ -1,12 +1,15 @@
-"""``crossword``: letters-only exact match of a crossword answer (task ``crossword``).
+"""The crossword task (rows labelled ``crossword``): clue columns and the letters-only ``crossword`` reward.
 
-The answer is the last ``<answer>...</answer>`` payload, else the completion's last non-empty
-line (with a leading ``Answer:`` dropped). Both sides are canonicalised to letters only: NFKD
-with accents stripped, curly quotes made straight, ``&`` read as ``AND``, uppercase, and every
-character outside A-Z dropped, so ``Sea-horse`` matches ``SEAHORSE``. When the row has an
-``enumeration`` (``"(5)"``, ``"(3,4)"``, ``"3-4"``) or ``length`` column, an answer with another
-letter count scores 0. A gold with no letters (``"???"``) scores None: it would otherwise
-match every answer that has no letters either.
+Columns: ``solution`` (the gold answer) and a letter count in ``enumeration`` (``"(5)"``,
+``"(3,4)"``, ``"3-4"``) or ``length``. When a source has neither, :func:`task_fields` takes the
+enumeration from the clue's trailing ``(5)`` / ``(3,4)``.
+
+Reward ``crossword``: the answer is the last ``<answer>...</answer>`` payload, else the completion's
+last non-empty line (with a leading ``Answer:`` dropped). Both sides are canonicalised to letters
+only: NFKD with accents stripped, curly quotes made straight, ``&`` read as ``AND``, uppercase, and
+every character outside A-Z dropped, so ``Sea-horse`` matches ``SEAHORSE``. When the row has an
+``enumeration`` or ``length``, an answer with another letter count scores 0. A gold with no letters
+(``"???"``) scores None: it would otherwise match every answer that has no letters either.
 """
 
 from __future__ import annotations
@@ -16,11 +19,22 @@ import unicodedata
 from collections.abc import Sequence
 from typing import Any
 
-from rlvr.rewards.common import answer_block, as_int, column, score_each
+from rlvr.rewards.common import as_int, column, score_each
 from rlvr.rewards.registry import completion_text, register
+from rlvr.tasks.answers import answer_block
 
 QUOTES = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"', "\u00b4": "'", "`": "'"})
 _PREFIX = re.compile(r"^\s*(final\s+answer|answer)\s*[:\-=]\s*", re.IGNORECASE)
+_ENUMERATION = re.compile(r"\((\d+(?:\s*[,\-\s]\s*\d+)*)\)\s*$")
+
+
+def task_fields(row: dict, prompt_text: str) -> dict:
+    """``enumeration`` from the clue's trailing ``(5)`` / ``(3,4)`` when the source has neither
+    ``enumeration`` nor ``length`` (None when the clue has none)."""
+    if "enumeration" in row or "length" in row:
+        return {}
+    found = _ENUMERATION.search(prompt_text.strip())
+    return {"enumeration": f"({found.group(1)})" if found else None}
 
 
 def canon_letters(text: Any) -> str:

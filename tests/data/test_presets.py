@@ -9,26 +9,17 @@ from pathlib import Path
 
 import pytest
 from datasets import Dataset, DatasetDict
-from hydra import compose, initialize_config_dir
 
-from rlvr.config import register_configs
 from rlvr.data.loading import load_datasets
 from rlvr.errors import UserError
 from rlvr.rewards import build_reward
-
-from .conftest import CONF_DIR
+from tests.helpers.config import typed_cfg
 
 MATH_PROMPT = "Solve the problem step by step. Put the final answer in \\boxed{}."
 
 
-def compose_dataset(overrides: list[str]):
-    register_configs()
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        return compose("config", overrides=overrides).dataset
-
-
 def load(preset: str, path: Path, *extra: str):
-    cfg = compose_dataset([f"dataset={preset}", f"dataset.path={path}", "dataset.eval_size=2", *extra])
+    cfg = typed_cfg([f"dataset={preset}", f"dataset.path={path}", "dataset.eval_size=2", *extra]).dataset
     return load_datasets(cfg, seed=0)
 
 
@@ -208,7 +199,7 @@ def test_openrubrics_columns_are_settable_from_the_cli(tmp_path: Path) -> None:
 
 
 def test_rush_hour_synth_rows_are_optimal_and_in_the_preset_format(tmp_path: Path) -> None:
-    cfg = compose_dataset(["dataset=rush_hour_synth", "dataset.generator_kwargs.n_train=24", "dataset.eval_size=6"])
+    cfg = typed_cfg(["dataset=rush_hour_synth", "dataset.generator_kwargs.n_train=24", "dataset.eval_size=6"]).dataset
     train, held = load_datasets(cfg, seed=0)
     assert (len(train), len(held)) == (24, 6)
     assert not set(train["board"]) & set(held["board"])
@@ -225,7 +216,7 @@ def test_rush_hour_synth_rows_are_optimal_and_in_the_preset_format(tmp_path: Pat
 
 
 def test_arith_rows_are_labelled_math(tmp_path: Path) -> None:
-    cfg = compose_dataset(["dataset.generator_kwargs.n_train=20", "dataset.eval_size=5"])
+    cfg = typed_cfg(["dataset.generator_kwargs.n_train=20", "dataset.eval_size=5"]).dataset
     train, held = load_datasets(cfg, seed=0)
     assert (len(train), len(held)) == (20, 5) and set(train["task"]) == {"math"}
     assert gold_score("accuracy", train, "\\boxed{{{solution}}}") == [1.0] * 20

@@ -9,14 +9,12 @@ import statistics
 from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_dir
 
-from rlvr.config import register_configs
 from rlvr.data.loading import load_datasets
 from rlvr.data.prompts import prompt_lengths
 from rlvr.tiny_model import build_tokenizer
-
-from .conftest import CONF_DIR, FAST, run_cli
+from tests.helpers.cli import FAST, run_cli
+from tests.helpers.config import typed_cfg
 
 # The presets' Rush Hour rules make ~600-token prompts for the character-level tiny model (max
 # 256 positions): the runs use a one-line system prompt, few prompts and short completions.
@@ -76,10 +74,7 @@ def test_rush_hour_synth_run(tmp_path: Path, cache_dir: Path) -> None:
 
 def _length_cut() -> int:
     """A max_prompt_length that drops the longest Rush Hour prompts of the mixture and keeps the rest."""
-    register_configs()
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        cfg = compose("config", overrides=[*MIXTURE, "dataset.eval_size=8"]).dataset
-    train, _ = load_datasets(cfg, seed=0)
+    train, _ = load_datasets(typed_cfg([*MIXTURE, "dataset.eval_size=8"]).dataset, seed=0)
     lengths = [n for n, t in zip(prompt_lengths(train, build_tokenizer()), train["task"], strict=True) if t != "math"]
     cut = int(statistics.median(lengths))
     assert min(lengths) <= cut < max(lengths)

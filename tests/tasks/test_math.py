@@ -1,11 +1,12 @@
-"""Math rewards on <answer> tags (answer_tag), cosine length scaling, and accuracy's strict_numeric guard."""
+"""The math task: answer_tag (<answer> payloads after canonicalisation), accuracy (\\boxed{}) and its
+strict_numeric guard, and the canonicalisation itself."""
 
 from __future__ import annotations
 
 import pytest
 
 from rlvr.rewards import build_reward
-from rlvr.rewards.mathnorm import canon_math
+from rlvr.tasks.math_norm import canon_math
 
 
 def conv(text: str | None) -> list[dict]:
@@ -77,31 +78,14 @@ def test_canonicalisation() -> None:
     assert canon_math("0 85") == "0 85"  # separate numbers stay separate
 
 
-def test_cosine_prefers_short_correct_answers_and_reads_bare_golds() -> None:
-    reward = build_reward("cosine", {"max_len": 100})
-    scores = reward(
-        completions=[conv("\\boxed{85}"), conv("\\boxed{85}"), conv("\\boxed{84}"), conv("\\boxed{84}")],
-        solution=["85"] * 4,
-        completion_ids=[[1] * 10, [1] * 90, [1] * 10, [1] * 90],
-    )
-    short_right, long_right, short_wrong, long_wrong = scores
-    assert short_right > long_right >= 0.5
-    assert short_wrong < long_wrong <= -0.5
-
-
-def test_cosine_without_token_ids_is_not_applicable() -> None:
-    reward = build_reward("cosine", {"max_len": 100})
-    assert reward(completions=["\\boxed{85}"], solution=["85"]) == [None]
-
-
-def test_cosine_needs_max_len() -> None:
-    from rlvr.errors import UserError
-
-    with pytest.raises(UserError, match="max_len"):
-        build_reward("cosine")
-
-
 def test_accuracy_strict_numeric_rejects_echoed_expressions() -> None:
     texts = [conv("\\boxed{47+38}"), conv("\\boxed{85}"), conv("\\boxed{0 85}")]
     strict = build_reward("accuracy", {"strict_numeric": True})(completions=texts, solution=["85"] * 3)
     assert strict == [0.0, 1.0, 0.0]
+
+
+def test_accuracy_reads_boxed_answers_and_routes_math_and_arith() -> None:
+    reward = build_reward("accuracy")
+    texts = [conv("so \\boxed{85}"), conv("\\boxed{\\frac{170}{2}}"), conv("\\boxed{84}"), conv("85")]
+    assert reward(completions=texts, solution=["85"] * 4) == [1.0, 1.0, 0.0, 0.0]
+    assert reward(completions=texts[:2], solution=["85"] * 2, task=["arith", "crossword"]) == [1.0, None]

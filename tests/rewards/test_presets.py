@@ -1,0 +1,38 @@
+"""Every conf/rewards option composes against the schema, converts to typed ``RewardSpec`` entries and
+builds its reward functions."""
+
+from __future__ import annotations
+
+import pytest
+
+from rlvr.config import RewardsConfig
+from rlvr.rewards import build_rewards
+from tests.helpers.cli import CONF_DIR
+from tests.helpers.config import typed_cfg
+
+OPTIONS = sorted(p.stem for p in (CONF_DIR / "rewards").glob("*.yaml"))
+
+
+def compose_rewards(option: str) -> RewardsConfig:
+    return typed_cfg([f"rewards={option}"]).rewards
+
+
+@pytest.mark.parametrize("option", OPTIONS)
+def test_rewards_option_builds(option: str) -> None:
+    specs = compose_rewards(option).funcs
+    funcs, weights = build_rewards(specs)
+    assert [f.__name__ for f in funcs] == [s.name for s in specs]
+    assert len(weights) == len(funcs) and all(w > 0 for w in weights)
+
+
+def test_mixture_routes_each_task_to_its_reward() -> None:
+    funcs, _ = build_rewards(compose_rewards("mixture").funcs)
+    batch = {
+        "completions": ["\\boxed{85}", "<answer>A>2</answer>", "<answer>apple</answer>"],
+        "task": ["arith", "rush_hour", "crossword"],
+        "solution": ["85", "A>2", "APPLE"],
+        "board": [None, "....\nAA..\n....\n....", None],
+        "moves": [None, 1, None],
+    }
+    table = [f(**batch) for f in funcs]
+    assert table == [[1.0, None, None], [None, 1.0, None], [None, None, 1.0]]

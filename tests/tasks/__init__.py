@@ -1,0 +1,1 @@
+"""Tests of ``rlvr.tasks``: one module per task, plus the shared answer extraction."""
