@@ -1,7 +1,11 @@
-"""Prompt-level prioritised replay buffer for GRPO.
+"""Prompt-level prioritised replay buffer for GRPO: the :class:`ReplayBuffer` storage class.
 
-One entry per prompt (keyed by :func:`prompt_key`), holding the dataset row and running
-statistics of every reward its completions ever received:
+This module holds the storage (slots, running statistics, admission, eviction, retirement,
+save/load, digest); the selection algorithms it calls are pure functions in
+:mod:`rlvr.replay.select`, and the prompt key in :mod:`rlvr.replay.keys`.
+
+One entry per prompt (keyed by :func:`~rlvr.replay.keys.prompt_key`), holding the dataset
+row and running statistics of every reward its completions ever received:
 
 - ``pulls``: groups scored for the prompt; ``n``: completions (rollouts) scored;
 - ``mean`` / ``m2``: Welford running mean and sum of squared deviations over all rollouts
@@ -14,12 +18,13 @@ statistics of every reward its completions ever received:
 Learnability is the reward variance ``m2 / n`` (``p (1 - p)`` for 0/1 rewards). Priorities:
 
 - ``sampling="ucb"``: ``learnability + priority_floor + ucb_c * sqrt(ln(total_pulls) / pulls)``;
-  :meth:`ReplayBuffer.sample` takes the top-k (ties broken at random with the buffer's RNG).
+  :meth:`ReplayBuffer.sample` takes the top-k (ties broken at random with the buffer's RNG;
+  :func:`~rlvr.replay.select.ucb_top_k`).
 - ``sampling="proportional"``: ``learnability + priority_floor``; sampling draws k distinct
   entries with probability proportional to ``priority ** (1 / temperature)`` without
   replacement (successive sampling, the law of Gumbel-top-k: the k largest ``log w_i + G_i``),
   drawn by rejection from the cumulative weights with an exponential-race (Gumbel-top-k)
-  fallback; see :meth:`ReplayBuffer._successive_sample`.
+  fallback; see :func:`~rlvr.replay.select.successive_sample`.
 
 ``total_pulls`` counts every group fed to :meth:`ReplayBuffer.admit` (admitted or not) and
 every group :meth:`ReplayBuffer.update` matched to an entry; it never decreases.
@@ -54,9 +59,16 @@ from typing import Any
 import numpy as np
 from loguru import logger
 
-from rlvr.errors import UserError
+from rlvr.replay.keys import prompt_key
+from rlvr.replay.select import (
+    priorities,
+    proportional_sample,
+    select_smallest,
+    ucb_bonus_scale,
+    ucb_top_k,
+)
 
-__all__ = ["ReplayBuffer", "ReplayConfigError", "prompt_key", "SAMPLING_MODES"]
+__all__ = ["ReplayBuffer", "SAMPLING_MODES"]
 
 SAMPLING_MODES = ("ucb", "proportional")
 FORMAT_VERSION = 1
@@ -65,111 +77,6 @@ _INT_FIELDS = ("pulls", "n", "successes", "last_step", "consecutive_uniform", "a
 _FLOAT_FIELDS = ("mean", "m2")
 _FIELDS = _INT_FIELDS + _FLOAT_FIELDS
 _COUNTERS = ("admissions", "evictions", "retirements", "merges", "rejected", "total_pulls")
-
-
-class ReplayConfigError(UserError, ValueError):
-    """A bad ``replay.*`` setting: a ``ValueError`` that the CLI shows as one line."""
-
-
-def _collapse(text: Any) -> str:
-    return " ".join(str(text).split())
-
-
-def prompt_key(prompt: str | Sequence[dict[str, Any]] | Any) -> str:
-    """Canonical, process-stable key of a prompt (blake2b-128 hex).
-
-    A chat prompt (list of ``{"role", "content"}`` messages) is keyed on each message's role
-    and whitespace-collapsed content; a string on its whitespace-collapsed text. Message
-    content given as a list of parts (``[{"type": "text", "text": ...}]``) is canonicalised
-    with sorted-key JSON after collapsing its text fields.
-    """
-    if isinstance(prompt, str):
-        canon = "s\x1e" + _collapse(prompt)
-    elif isinstance(prompt, Sequence) and all(isinstance(m, dict) for m in prompt):
-        parts = []
-        for msg in prompt:
-            content = msg.get("content", "")
-            if isinstance(content, str) or content is None:
-                text = _collapse(content or "")
-            else:
-                text = json.dumps(_collapse_nested(content), sort_keys=True, ensure_ascii=False)
-            parts.append(f"{_collapse(msg.get('role', ''))}\x1f{text}")
-        canon = "m\x1e" + "\x1e".join(parts)
-    else:
-        raise TypeError(f"prompt_key: expected a str or a list of chat messages, got {type(prompt).__name__}")
-    return hashlib.blake2b(canon.encode("utf-8"), digest_size=16).hexdigest()
-
-
-def _collapse_nested(obj: Any) -> Any:
-    if isinstance(obj, str):
-        return _collapse(obj)
-    if isinstance(obj, dict):
-        return {str(k): _collapse_nested(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_collapse_nested(v) for v in obj]
-    return obj
-
-
-_BINS = 2048
-
-
-def _select_smallest(a: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Split out the ``k`` smallest values of ``a`` (``+inf`` marks excluded entries).
-
-    With ``t`` the k-th smallest value, returns ``(strict, ties)``: the indices of values
-    ``< t`` and of values ``== t``, each ascending. Requires ``1 <= k <= #finite values``.
-
-    A pivot cut from a strided sample, then bucket (radix-style) selection: O(len(a)) whatever
-    the layout, where numpy's introselect
-    (``argpartition``) degrades to ~25x its usual time on the piecewise-sorted, tie-heavy
-    priority arrays a buffer produces (measured 60 ms vs 2.5 ms at 1M entries).
-    """
-    strict_parts: list[np.ndarray] = []
-    idx: np.ndarray | None = None  # positions of ``vals`` in ``a`` (None: identity)
-    vals = a
-    need = k
-    thr = None
-    for level in range(12):
-        n = len(vals)
-        if n <= 4 * _BINS:
-            break
-        if level == 0:  # cheap first cut: a pivot from a strided sample, kept if it keeps <= half
-            sample = vals[:: n // _BINS]
-            q = min(len(sample) - 1, int(2 * need * len(sample) / n) + 16)
-            pivot = np.partition(sample, q)[q]
-            if pivot < np.inf:
-                sel = np.flatnonzero(vals <= pivot)
-                if need <= len(sel) <= n // 2:
-                    idx, vals = sel, vals[sel]
-                    continue
-        lo = vals.min()
-        hi = np.max(vals, where=vals < np.inf, initial=-np.inf)
-        if lo == hi:
-            thr = lo
-            break
-        scale = _BINS / (hi - lo)
-        if not np.isfinite(scale):
-            break
-        t = vals - lo
-        t *= scale
-        np.minimum(t, _BINS - 1, out=t)
-        b = t.astype(np.intp)
-        cum = np.cumsum(np.bincount(b, minlength=_BINS))
-        j = int(np.searchsorted(cum, need))  # first bucket reaching ``need`` values
-        if j:
-            sel = np.flatnonzero(b < j)
-            strict_parts.append(sel if idx is None else idx[sel])
-            need -= int(cum[j - 1])
-        sel = np.flatnonzero(b == j)
-        idx = sel if idx is None else idx[sel]
-        vals = vals[sel]
-    if thr is None:
-        thr = np.partition(vals, need - 1)[need - 1]
-    strict_sel, tie_sel = np.flatnonzero(vals < thr), np.flatnonzero(vals == thr)
-    if idx is not None:
-        strict_sel, tie_sel = idx[strict_sel], idx[tie_sel]
-    strict = np.sort(np.concatenate([*strict_parts, strict_sel])) if strict_parts else strict_sel
-    return strict, tie_sel
 
 
 class _GroupStats:
@@ -188,20 +95,23 @@ class ReplayBuffer:
     """Prompt-level prioritised replay buffer (see the module docstring for the definitions).
 
     Args:
-        capacity: maximum number of prompts held (``replay.capacity``).
-        sampling: ``"ucb"`` (top-k by UCB priority) or ``"proportional"`` (``replay.sampling``).
-        ucb_c: weight of the UCB exploration bonus, >= 0 (``replay.ucb_c``); unused by
-            ``"proportional"``.
+        capacity: maximum number of prompts held, >= 1.
+        sampling: ``"ucb"`` (top-k by UCB priority) or ``"proportional"`` (without replacement,
+            probability proportional to ``priority ** (1 / temperature)``).
+        ucb_c: weight of the UCB exploration bonus, >= 0; unused by ``"proportional"``.
         retire_after: retire an entry after this many consecutive all-solved / all-failed
-            pulls; 0 never retires (``replay.retire_after``).
-        seed: seed of the buffer's RNG (``replay.seed``).
-        priority_floor: added to every priority so proportional sampling never sees all zeros
-            (``replay.priority_floor``).
-        temperature: proportional sampling uses ``priority ** (1 / temperature)``
-            (``replay.temperature``).
-        success_threshold: a rollout with reward >= this is a success (``replay.success_threshold``).
+            pulls; 0 never retires.
+        seed: seed of the buffer's RNG, >= 0.
+        priority_floor: added to every priority, >= 0 (> 0 with ``"proportional"``, so its
+            weights are never all zero).
+        temperature: > 0; proportional sampling uses ``priority ** (1 / temperature)``.
+        success_threshold: a rollout with reward >= this is a success.
         failure_threshold: a rollout with reward <= this is a failure, for the uniform-pull
-            test (``replay.failure_threshold``).
+            test; must be below ``success_threshold``.
+
+    Raises:
+        ValueError: an argument is out of range or of the wrong type; the one-line message
+            names the argument (``"ReplayBuffer: capacity must be ..."``).
     """
 
     def __init__(
@@ -216,32 +126,30 @@ class ReplayBuffer:
         success_threshold: float = 1.0,
         failure_threshold: float = 0.0,
     ) -> None:
+        def bad(msg: str) -> ValueError:
+            return ValueError(f"ReplayBuffer: {msg}")
+
         if isinstance(capacity, bool) or not isinstance(capacity, int | np.integer) or capacity <= 0:
-            raise ReplayConfigError(f"replay.capacity must be a positive integer, got {capacity!r}")
+            raise bad(f"capacity must be an integer >= 1, got {capacity!r}")
         if sampling not in SAMPLING_MODES:
-            raise ReplayConfigError(f"replay.sampling must be one of {list(SAMPLING_MODES)}, got {sampling!r}")
+            raise bad(f"sampling must be one of {list(SAMPLING_MODES)}, got {sampling!r}")
         if not (isinstance(ucb_c, int | float) and math.isfinite(ucb_c) and ucb_c >= 0):
-            raise ReplayConfigError(f"replay.ucb_c must be a finite number >= 0, got {ucb_c!r}")
+            raise bad(f"ucb_c must be a finite number >= 0, got {ucb_c!r}")
         if isinstance(retire_after, bool) or not isinstance(retire_after, int | np.integer) or retire_after < 0:
-            raise ReplayConfigError(f"replay.retire_after must be an integer >= 0 (0 = never), got {retire_after!r}")
+            raise bad(f"retire_after must be an integer >= 0 (0 = never), got {retire_after!r}")
         if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
-            raise ReplayConfigError(f"replay.seed must be an integer >= 0, got {seed!r}")
+            raise bad(f"seed must be an integer >= 0, got {seed!r}")
         if not (isinstance(priority_floor, int | float) and math.isfinite(priority_floor) and priority_floor >= 0):
-            raise ReplayConfigError(f"replay.priority_floor must be a finite number >= 0, got {priority_floor!r}")
+            raise bad(f"priority_floor must be a finite number >= 0, got {priority_floor!r}")
         if sampling == "proportional" and priority_floor <= 0:
-            raise ReplayConfigError(
-                f"replay.priority_floor must be > 0 with replay.sampling=proportional, got {priority_floor!r}"
-            )
+            raise bad(f"priority_floor must be > 0 with sampling='proportional', got {priority_floor!r}")
         if not (isinstance(temperature, int | float) and math.isfinite(temperature) and temperature > 0):
-            raise ReplayConfigError(f"replay.temperature must be a finite number > 0, got {temperature!r}")
+            raise bad(f"temperature must be a finite number > 0, got {temperature!r}")
         for name, val in (("success_threshold", success_threshold), ("failure_threshold", failure_threshold)):
             if not (isinstance(val, int | float) and math.isfinite(val)):
-                raise ReplayConfigError(f"replay.{name} must be a finite number, got {val!r}")
+                raise bad(f"{name} must be a finite number, got {val!r}")
         if failure_threshold >= success_threshold:
-            raise ReplayConfigError(
-                f"replay.failure_threshold ({failure_threshold}) must be below replay.success_threshold "
-                f"({success_threshold})"
-            )
+            raise bad(f"failure_threshold ({failure_threshold}) must be below success_threshold ({success_threshold})")
         self.capacity = int(capacity)
         self.sampling = sampling
         self.ucb_c = float(ucb_c)
@@ -368,25 +276,16 @@ class ReplayBuffer:
             self.retirements += len(gone)
 
     def _bonus_scale(self) -> float:
-        if self.sampling != "ucb" or self.ucb_c == 0.0 or self.total_pulls <= 1:
-            return 0.0
-        return self.ucb_c * math.sqrt(math.log(self.total_pulls))
+        return ucb_bonus_scale(self.ucb_c if self.sampling == "ucb" else 0.0, self.total_pulls)
 
     def _priority_all(self) -> np.ndarray:
-        """Priorities over slots [0, _high); values at free slots are meaningless (mask them)."""
+        """Priorities over slots [0, _high) (a new array); values at free slots are meaningless (mask them)."""
         h = self._high
-        pr = self._learn[:h] + self.priority_floor
-        scale = self._bonus_scale()
-        if scale:
-            pr += scale * self._isp[:h]
-        return pr
+        return priorities(self._learn[:h], self.priority_floor, self._bonus_scale(), self._isp[:h])
 
-    def _priority_of(self, gs: _GroupStats, pulls: np.ndarray) -> np.ndarray:
-        pr = gs.m2 / gs.n + self.priority_floor
-        scale = self._bonus_scale()
-        if scale:
-            pr = pr + scale / np.sqrt(pulls)
-        return pr
+    def _priority_of(self, gs: _GroupStats) -> np.ndarray:
+        """Priorities that groups ``gs`` would have as new entries (one pull each)."""
+        return priorities(gs.m2 / gs.n, self.priority_floor, self._bonus_scale())
 
     @staticmethod
     def _rounds(keys: Sequence[str]) -> list[np.ndarray]:
@@ -479,7 +378,7 @@ class ReplayBuffer:
             pos, cand = pos[keep], cand.take(np.flatnonzero(keep))
             if not len(pos):
                 return 0
-        pr = self._priority_of(cand, np.ones(len(pos)))
+        pr = self._priority_of(cand)
         order = np.argsort(-pr, kind="stable")
         pos, pr = pos[order], pr[order]
         free = self.capacity - len(self._slot_of)
@@ -523,7 +422,7 @@ class ReplayBuffer:
         if m >= size:
             cand = np.flatnonzero(self._occupied[: self._high])
         else:
-            strict, ties = _select_smallest(pr, m)
+            strict, ties = select_smallest(pr, m)
             ties = ties[np.lexsort((ties, self._last_step[ties]))][: m - len(strict)]
             cand = np.concatenate([strict, ties])
         cand = cand[np.lexsort((cand, self._last_step[cand], pr[cand]))]
@@ -547,64 +446,14 @@ class ReplayBuffer:
         k = min(int(k), avail)
         if k <= 0:
             return []
-        h = self._high
         free = np.asarray(self._free, dtype=np.int64)
+        skip = np.concatenate([free, excl]) if len(excl) else free
+        pr = self._priority_all()  # proportional: no bonus, learnability + floor
         if self.sampling == "ucb":
-            neg = self._priority_all()
-            np.negative(neg, out=neg)  # ascending order = descending priority
-            neg[free] = np.inf
-            neg[excl] = np.inf
-            above, ties = _select_smallest(neg, k)
-            need = k - len(above)
-            if len(ties) > need:
-                ties = np.sort(self._rng.choice(ties, size=need, replace=False))
-            chosen = np.concatenate([above, ties])
-            jitter = self._rng.random(len(chosen))
-            chosen = chosen[np.lexsort((jitter, neg[chosen]))]
+            chosen = ucb_top_k(pr, k, self._rng, skip, overwrite=True)
         else:
-            w = self._learn[:h] + self.priority_floor
-            if self.temperature != 1.0:  # w ** (1/T) relative to the max, kept > 0 (E / w stays finite)
-                w = np.log(w)
-                w -= w.max()
-                w /= self.temperature
-                np.exp(w, out=w)
-                np.maximum(w, 1e-300, out=w)
-            w[free] = 0.0
-            w[excl] = 0.0
-            chosen = self._successive_sample(w, k)
+            chosen = proportional_sample(pr, k, self._rng, skip, self.temperature, overwrite=True)
         return [(self._keys[s], dict(self._rows[s])) for s in chosen.tolist()]
-
-    def _successive_sample(self, w: np.ndarray, k: int) -> np.ndarray:
-        """k distinct indices drawn one after another with probability proportional to ``w``
-        among those not yet drawn (zero weight: never), in draw order.
-
-        Same distribution as Gumbel-top-k (the k largest ``log w_i + G_i``), computed in two
-        exact stages: draws with replacement from the cumulative weights, keeping first
-        occurrences (a repeat is a rejected draw, so each kept draw is proportional to ``w``
-        over the not-yet-drawn entries); if a few rounds leave it short (weight concentrated
-        on few entries), the rest comes from an exponential race (``E_i / w_i``, the
-        Gumbel-top-k trick) over the entries not yet drawn, which is the exact conditional law.
-        """
-        cum = np.cumsum(w)
-        total = float(cum[-1])
-        chosen: list[int] = []
-        seen: set[int] = set()
-        for _round in range(3):
-            draws = np.searchsorted(cum, self._rng.random(2 * (k - len(chosen)) + 16) * total, side="right")
-            for i in draws.tolist():
-                if i < len(w) and i not in seen:
-                    seen.add(i)
-                    chosen.append(i)
-                    if len(chosen) == k:
-                        return np.asarray(chosen, dtype=np.int64)
-        rest = w.copy()
-        rest[chosen] = 0.0
-        with np.errstate(divide="ignore"):
-            race = self._rng.standard_exponential(len(w)) / rest
-        first, ties = _select_smallest(race, k - len(chosen))
-        more = np.concatenate([first, ties[: k - len(chosen) - len(first)]])
-        more = more[np.argsort(race[more], kind="stable")]
-        return np.concatenate([np.asarray(chosen, dtype=np.int64), more])
 
     def __len__(self) -> int:
         return len(self._slot_of)
@@ -629,7 +478,9 @@ class ReplayBuffer:
         out: dict[str, float] = {f: getattr(self, "_" + f)[slot].item() for f in _FIELDS}
         out["learnability"] = float(self._learn[slot])
         out["success_rate"] = out["successes"] / out["n"]
-        out["priority"] = float(self._learn[slot] + self.priority_floor + self._bonus_scale() * self._isp[slot])
+        out["priority"] = float(
+            priorities(self._learn[slot], self.priority_floor, self._bonus_scale(), self._isp[slot])
+        )
         return out
 
     def priorities(self) -> np.ndarray:
@@ -672,8 +523,9 @@ class ReplayBuffer:
         }
 
     def digest(self) -> str:
-        """blake2b hex digest of the full state except the rows (which the keys identify):
-        config, keys in slot order, stats arrays, free-slot stack, counters and RNG state."""
+        """SHA-256 hex digest (first 32 characters) of the full state except the rows (which the
+        keys identify): config, keys in slot order, stats arrays, free-slot stack, counters and
+        RNG state."""
         h = hashlib.sha256()  # hardware-accelerated on x86/arm: ~0.2 s for 1M entries
         h.update(json.dumps(self._config(), sort_keys=True).encode())
         h.update(json.dumps({c: getattr(self, c) for c in _COUNTERS}, sort_keys=True).encode())
@@ -763,7 +615,7 @@ class ReplayBuffer:
         """Load a buffer written by :meth:`save` (trusted files only: pickle)."""
         path = Path(path)
         if not path.is_file():
-            raise UserError(f"replay buffer file not found: {path}")
+            raise FileNotFoundError(f"ReplayBuffer.load: no such file: {path}")
         with path.open("rb") as fh:
             state = pickle.load(fh)
         return cls.from_state_dict(state)

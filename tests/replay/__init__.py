@@ -1,0 +1,1 @@
+"""Tests of ``rlvr.replay``: keys, selection algorithms, buffer."""
