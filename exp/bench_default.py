@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -19,24 +18,17 @@ from pathlib import Path
 
 from loguru import logger
 
-ROOT = Path(__file__).resolve().parents[1]
+from rlvr.cli_runner import ROOT, cli_env, failure_tail, run_script
 
 
 def run_default(run_dir: Path, cache_dir: Path, overrides: list[str]) -> tuple[dict, float]:
-    env = {**os.environ, "RLVR_CACHE_DIR": str(cache_dir)}
-    cmd = [
-        sys.executable,
-        str(ROOT / "exp/grpo_train.py"),
-        f"hydra.run.dir={run_dir}",
-        "print_config=false",
-        *overrides,
-    ]
+    cmd = [f"hydra.run.dir={run_dir}", "print_config=false", *overrides]
     start = time.time()
-    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
+    proc = run_script(cmd, env=cli_env(cache_dir))
     wall = time.time() - start
     if proc.returncode != 0:
-        sys.stderr.write(proc.stdout[-4000:] + proc.stderr[-4000:])
-        raise SystemExit(f"default run failed with exit code {proc.returncode}: {' '.join(cmd)}")
+        sys.stderr.write(failure_tail(proc, 4000))
+        raise SystemExit(f"default run failed with exit code {proc.returncode}: exp/grpo_train.py {' '.join(cmd)}")
     return json.loads((run_dir / "summary.json").read_text()), wall
 
 

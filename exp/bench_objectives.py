@@ -2,11 +2,10 @@
 
     uv run python exp/bench_objectives.py                       # 3 seeds, the offline default's budget
     uv run python exp/bench_objectives.py --steps 5 --seeds 1   # a quick smoke run
-    uv run python exp/bench_objectives.py --overrides training.learning_rate=1e-4 --maxent-overrides training.maxent_tau=1.0
+    uv run python exp/bench_objectives.py --overrides training.learning_rate=1e-4 --maxent-overrides objective.tau=1.0
 
 Each (objective, seed) is one run of the real CLI, ``exp/grpo_train.py``, in a subprocess: ``objective=grpo`` is
-the offline default (``training=cpu_tiny``), ``objective=maxent`` is ``training=maxent`` (cpu_tiny + the MaxEnt
-objective), both with ``seed=<s>`` and the same ``--overrides``. Runs land in
+the offline default, ``objective=maxent`` the same run with the MaxEnt objective (conf/objective/maxent.yaml), both with ``seed=<s>`` and the same ``--overrides``. Runs land in
 ``--out-dir/<steps<N>|preset>/<objective>/seed<s>/``;
 a run whose ``summary.json`` already exists is reused unless ``--force``. Reads every summary.json, prints a
 markdown table (held-out greedy accuracy before/after, generated tokens, wall seconds; per run and mean +- std per
@@ -19,15 +18,15 @@ import argparse
 import json
 import platform
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 from loguru import logger
 
-ROOT = Path(__file__).resolve().parents[1]
-OBJECTIVES = {"grpo": ["training=cpu_tiny"], "maxent": ["training=maxent"]}
+from rlvr.cli_runner import ROOT, run_script
+
+OBJECTIVES = {"grpo": ["objective=grpo"], "maxent": ["objective=maxent"]}
 
 
 def run_one(objective: str, seed: int, args: argparse.Namespace) -> dict:
@@ -50,14 +49,8 @@ def run_one(objective: str, seed: int, args: argparse.Namespace) -> dict:
     logger.info(f"{objective} seed {seed}: exp/grpo_train.py {' '.join(overrides)}")
     run_dir.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
-    with (run_dir / "bench_stdout.log").open("w") as log:
-        proc = subprocess.run(
-            [sys.executable, str(ROOT / "exp/grpo_train.py"), *overrides],
-            cwd=ROOT,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
+    proc = run_script(overrides, merge_output=True)
+    (run_dir / "bench_stdout.log").write_text(proc.stdout)
     if proc.returncode != 0 or not summary_path.exists():
         tail = (run_dir / "bench_stdout.log").read_text()[-2000:]
         raise SystemExit(f"{objective} seed {seed} failed (exit {proc.returncode}); last output:\n{tail}")
@@ -117,7 +110,7 @@ def report(results: dict[str, list[dict]], args: argparse.Namespace) -> str:
     return (
         "# Objectives: GRPO vs MaxEnt-GRPO\n\n"
         f"`{cmd}`: the offline default (tiny model, arith), {budget}, seeds {', '.join(map(str, args.seed_list))}; "
-        "grpo = `training=cpu_tiny`, maxent = `training=maxent` (cpu_tiny + objective=maxent), same seeds and "
+        "grpo = `objective=grpo`, maxent = `objective=maxent` (the offline default otherwise), same seeds and "
         "overrides"
         + (f" (`{' '.join(args.overrides)}`)" if args.overrides else "")
         + (f", maxent also `{' '.join(args.maxent_overrides)}`" if args.maxent_overrides else "")

@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -21,7 +20,7 @@ from pathlib import Path
 import numpy as np
 from loguru import logger
 
-ROOT = Path(__file__).resolve().parents[1]
+from rlvr.cli_runner import ROOT, cli_env, failure_tail, run_script
 
 
 def run_arm(arm: str, seed: int, args: argparse.Namespace) -> Path:
@@ -30,8 +29,6 @@ def run_arm(arm: str, seed: int, args: argparse.Namespace) -> Path:
         logger.info(f"{arm} seed {seed}: reusing {run_dir}")
         return run_dir
     cmd = [
-        sys.executable,
-        str(ROOT / "exp/grpo_train.py"),
         "experiment=arith_mix",
         f"replay={arm}",
         f"seed={seed}",
@@ -45,11 +42,11 @@ def run_arm(arm: str, seed: int, args: argparse.Namespace) -> Path:
         *args.overrides,
         *(args.replay_overrides if arm != "none" else []),
     ]
-    env = {**os.environ, "OMP_NUM_THREADS": str(max(1, (os.cpu_count() or 2) // args.jobs))}
-    logger.info(f"{arm} seed {seed}: {' '.join(cmd[2:])}")
-    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
+    env = cli_env(threads=(os.cpu_count() or 2) // args.jobs)
+    logger.info(f"{arm} seed {seed}: {' '.join(cmd)}")
+    proc = run_script(cmd, env=env)
     if proc.returncode != 0:
-        sys.stderr.write(proc.stdout[-3000:] + proc.stderr[-3000:])
+        sys.stderr.write(failure_tail(proc))
         raise SystemExit(f"{arm} seed {seed} failed (exit {proc.returncode})")
     return run_dir
 

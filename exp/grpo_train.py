@@ -1,6 +1,6 @@
 """Train GRPO with a composed Hydra config: `uv run python exp/grpo_train.py [overrides]`.
 
-Thin on purpose: compose the config, hand it to `rlvr.train.run`. Errors the user can fix
+Thin on purpose: compose the config, hand it to `rlvr.run.run`. Errors the user can fix
 (config, data, paths) print one line and exit with status 2. A run stopped by preemption
 (a signal or $RLVR_PREEMPT_FILE, see rlvr.preemption) exits with status 75 after a checkpoint.
 """
@@ -14,10 +14,10 @@ from hydra.core.hydra_config import HydraConfig
 from loguru import logger
 from omegaconf import DictConfig
 
-from rlvr.config import register_configs
+from rlvr.config import moved_key_error, register_configs
 from rlvr.errors import UserError
 from rlvr.preemption import PREEMPTED_EXIT_CODE, Preempted, chain_previous_handler
-from rlvr.train import run
+from rlvr.run import run
 
 register_configs()
 
@@ -37,4 +37,7 @@ def main(cfg: DictConfig) -> float | None:
 
 
 if __name__ == "__main__":
+    if message := moved_key_error(sys.argv[1:]):
+        logger.error(f"error: {message}")
+        sys.exit(2)
     main()

@@ -10,8 +10,7 @@ import pytest
 import yaml
 
 from rlvr.tiny_model import TinyModelSpec, build_model, build_tokenizer
-
-from .conftest import FAST, run_cli
+from tests.helpers.cli import FAST, run_cli
 
 
 def read_jsonl(path: Path) -> list[dict]:
@@ -141,6 +140,9 @@ BAD_INPUTS = [
     (["model=qwen3_0.6b", "model.name_or_path=/nonexistent/model"], "model.name_or_path"),
     (["rewards.funcs.0.name=no_such_reward"], "unknown reward 'no_such_reward'"),
     (["replay=ucb", "replay.ratio=2.0"], "replay.ratio"),
+    (["training.maxent_tau=0.5"], "training.maxent_tau was moved: use objective.tau"),
+    (["training.kl_target=0.05"], "training.kl_target was moved: use objective.kl_ctl.target"),
+    (["training=maxent"], "training=maxent was replaced: use objective=maxent"),
 ]
 
 

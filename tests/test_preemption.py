@@ -131,7 +131,7 @@ def test_ranks_agree_on_a_request_only_rank_0_saw(tmp_path: Path) -> None:
 
 @pytest.mark.skipif(importlib.util.find_spec("vllm") is not None, reason="vLLM is installed")
 def test_use_vllm_without_vllm_is_one_clear_error(tmp_path: Path) -> None:
-    from rlvr.train import build
+    from rlvr.run import build
 
     register_configs()
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.slurm_cluster import LocalSlurm, missing_binaries
+from tests.helpers.slurm_cluster import LocalSlurm, missing_binaries
 
 ROOT = Path(__file__).resolve().parents[1]
 SBATCH_SCRIPTS = sorted((ROOT / "slurm").glob("*.sbatch"))
@@ -111,7 +111,7 @@ def check_replay_state_restored(run_dir: Path, checkpoint: Path) -> None:
     the buffer file is there, its digest is the one ``rlvr_state.json`` recorded, and the resumed
     run logged loading exactly that buffer (the trainer also checks the digest on load)."""
     from rlvr.replay.buffer import ReplayBuffer
-    from rlvr.replay.trainer import BUFFER_FILE
+    from rlvr.replay.mixin import BUFFER_FILE
 
     path = checkpoint / BUFFER_FILE
     assert path.exists(), sorted(p.name for p in checkpoint.iterdir())

@@ -3,34 +3,34 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch as th
 from loguru import logger
-from omegaconf import OmegaConf
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
+from rlvr.config import ModelConfig
 from rlvr.errors import UserError
-from rlvr.tiny_model import TinyModelSpec, ensure_tiny_model
+from rlvr.tiny_model import ensure_tiny_model
+
+if TYPE_CHECKING:
+    from peft import LoraConfig
 
 DTYPES = {"auto": "auto", "float32": th.float32, "bfloat16": th.bfloat16, "float16": th.float16}
 
 
-def resolve_model_path(cfg: Any, cache_dir: str) -> str:
+def resolve_model_path(cfg: ModelConfig, cache_dir: str) -> str:
     """``tiny`` -> the cached tiny model (built on first use); otherwise the path or hub id."""
     if cfg.name_or_path == "tiny":
-        spec = TinyModelSpec(**OmegaConf.to_container(cfg.tiny, resolve=True))
-        return str(ensure_tiny_model(spec, cache_dir))
+        return str(ensure_tiny_model(cfg.tiny, cache_dir))
     path = str(cfg.name_or_path)
     if path.startswith(("/", "./", "../", "~")) and not Path(path).expanduser().exists():
         raise UserError(f"model.name_or_path: directory {path} does not exist")
     return str(Path(path).expanduser()) if path.startswith("~") else path
 
 
-def model_init_kwargs(cfg: Any) -> dict[str, Any]:
-    kw = cfg.model_kwargs
-    if kw.dtype not in DTYPES:
-        raise UserError(f"model.model_kwargs.dtype: {kw.dtype!r} is not one of {', '.join(DTYPES)}")
+def model_init_kwargs(cfg: ModelConfig) -> dict[str, Any]:
+    kw = cfg.model_kwargs  # dtype validated by rlvr.config.model.ModelKwargs
     out: dict[str, Any] = {"dtype": DTYPES[kw.dtype], "trust_remote_code": kw.trust_remote_code}
     if kw.attn_implementation:
         out["attn_implementation"] = kw.attn_implementation
@@ -62,7 +62,7 @@ def load_tokenizer(path: str, trust_remote_code: bool = False) -> PreTrainedToke
     return tok
 
 
-def load_model_and_tokenizer(cfg: Any, cache_dir: str) -> tuple[PreTrainedModel, PreTrainedTokenizerBase, str]:
+def load_model_and_tokenizer(cfg: ModelConfig, cache_dir: str) -> tuple[PreTrainedModel, PreTrainedTokenizerBase, str]:
     """Load the policy and its tokenizer; returns ``(model, tokenizer, resolved_path)``."""
     path = resolve_model_path(cfg, cache_dir)
     kwargs = model_init_kwargs(cfg)
@@ -77,7 +77,7 @@ def load_model_and_tokenizer(cfg: Any, cache_dir: str) -> tuple[PreTrainedModel,
     return model, tokenizer, path
 
 
-def lora_config(cfg: Any) -> Any | None:
+def lora_config(cfg: ModelConfig) -> LoraConfig | None:
     if not cfg.lora.enabled:
         return None
     from peft import LoraConfig

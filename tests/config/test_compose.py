@@ -3,43 +3,48 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_dir
 from hydra.errors import ConfigCompositionException
-from omegaconf import OmegaConf
 from omegaconf.errors import ConfigKeyError, ValidationError
 
-from rlvr.config import RootConfig, register_configs
-from rlvr.train import grpo_args
+from rlvr.checkpoints import resolve_resume
+from rlvr.config import MANAGED, RootConfig, TrainingConfig, to_typed
+from rlvr.errors import UserError
+from rlvr.trainers.args import grpo_args
+from tests.helpers.cli import CONF_DIR
+from tests.helpers.config import compose_cfg, typed_cfg
 
-from .conftest import CONF_DIR
-
-GROUPS = ["model", "dataset", "training", "rewards", "replay", "logging", "experiment"]
+GROUPS = ["model", "dataset", "training", "objective", "rewards", "replay", "logging", "experiment"]
 OPTIONS = [(g, p.stem) for g in GROUPS if (CONF_DIR / g).is_dir() for p in sorted((CONF_DIR / g).glob("*.yaml"))]
-
-
-def compose_cfg(overrides: list[str]):
-    register_configs()
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        return compose("config", overrides=overrides)
+NAMED = {"model", "dataset", "objective", "rewards", "replay", "logging"}  # groups whose options carry `name`
 
 
 @pytest.mark.parametrize(("group", "option"), OPTIONS, ids=[f"{g}={o}" for g, o in OPTIONS])
 def test_every_option_composes_and_validates(group: str, option: str) -> None:
     cfg = compose_cfg([f"{group}={option}"])
-    typed = OmegaConf.to_object(cfg)  # full structured validation, every value typed
+    typed = to_typed(cfg)  # full structured validation, every value typed, every __post_init__ run
     assert isinstance(typed, RootConfig)
-    if group != "experiment":
+    if group in NAMED:
         assert cfg[group].name == option, f"conf/{group}/{option}.yaml should set name: {option}"
 
 
 def test_default_config_is_the_offline_recipe() -> None:
-    cfg = compose_cfg([])
+    cfg = typed_cfg([])
     assert cfg.seed == 0
-    assert (cfg.model.name, cfg.dataset.name, cfg.training.name) == ("tiny", "arith", "cpu_tiny")
+    assert (cfg.model.name, cfg.dataset.name, cfg.objective.name) == ("tiny", "arith", "grpo")
     assert (cfg.rewards.name, cfg.replay.name, cfg.logging.name) == ("math", "none", "none")
+    assert cfg.training.max_steps == 120 and cfg.training.use_cpu  # conf/training/cpu_tiny.yaml
+
+
+def test_training_group_is_exactly_the_grpo_config_fields_rlvr_does_not_set() -> None:
+    from trl import GRPOConfig
+
+    trl_fields = {f.name for f in dataclasses.fields(GRPOConfig) if f.init and not f.name.startswith("_")}
+    ours = {f.name for f in dataclasses.fields(TrainingConfig)}
+    assert ours == trl_fields - set(MANAGED)
 
 
 @pytest.mark.parametrize(
@@ -70,10 +75,10 @@ def test_training_and_generation_keys_reach_grpo_config(tmp_path: Path) -> None:
             "seed=3",
         ]
     )
-    args, resume = grpo_args(cfg, tmp_path, [1.0])
+    args = grpo_args(to_typed(cfg), tmp_path, [1.0])
     assert (args.learning_rate, args.max_steps, args.num_generations) == (1e-4, 50, 4)
     assert (args.max_completion_length, args.temperature, args.top_p, args.top_k) == (7, 0.7, 0.9, 5)
-    assert args.seed == 3 and args.output_dir == str(tmp_path) and resume is None
+    assert args.seed == 3 and args.output_dir == str(tmp_path)
 
 
 def test_resume_auto_picks_the_newest_complete_checkpoint(tmp_path: Path) -> None:
@@ -82,9 +87,9 @@ def test_resume_auto_picks_the_newest_complete_checkpoint(tmp_path: Path) -> Non
         ckpt.mkdir()
         if complete:
             (ckpt / "trainer_state.json").write_text("{}")
-    cfg = compose_cfg(["training.resume_from_checkpoint=auto"])
-    _, resume = grpo_args(cfg, tmp_path, [1.0])
-    assert resume == str(tmp_path / "checkpoint-10")
+    cfg = typed_cfg(["training.resume_from_checkpoint=auto"])
+    assert resolve_resume(cfg.training.resume_from_checkpoint, tmp_path) == str(tmp_path / "checkpoint-10")
+    assert resolve_resume(None, tmp_path) is None
 
 
 def test_experiment_presets_override_top_level_keys_and_groups() -> None:
@@ -92,3 +97,21 @@ def test_experiment_presets_override_top_level_keys_and_groups() -> None:
     assert cfg.exp_name == "replay_arith" and cfg.replay.name == "ucb"
     assert list(cfg.model.tiny.warmup_levels) == list(cfg.dataset.generator_kwargs.levels) == ["1+1", "2+1", "2+2"]
     assert compose_cfg(["experiment=debug", "exp_name=mine"]).exp_name == "mine"  # the CLI still wins
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["replay=ucb", "replay.ratio_schedule=linear", "replay.ratio_start=2"], "replay.ratio_start must be in \\[0, 1\\]"),
+        (["replay=ucb", "replay.sampling=greedy"], "replay.sampling: 'greedy' is not one of ucb, proportional"),
+        (["replay=ucb", "replay.ratio_points=[[0,1.5]]"], "replay.ratio_points: each point"),
+        (["model.model_kwargs.dtype=fp8"], "model.model_kwargs.dtype: 'fp8' is not one of"),
+        (["dataset.answer_format=latex"], "dataset.answer_format: 'latex' is not one of raw, gsm8k, boxed"),
+        (["logging.backend=tensorboard"], "logging.backend: 'tensorboard' is not one of none, wandb"),
+        (["eval.every_steps=-1"], "eval.every_steps must be >= 0"),
+        (["seed=-1"], "seed must be >= 0"),
+    ],
+)
+def test_bad_values_fail_when_the_config_is_converted_naming_the_key(overrides: list[str], message: str) -> None:
+    with pytest.raises(UserError, match=message):
+        typed_cfg(overrides)

@@ -1,8 +1,8 @@
 """The objectives inside the real trainer: config keys, the temperature that generation really samples at, the
-KL / entropy controllers across a checkpoint resume, and an end-to-end ``training=maxent`` CLI run.
+KL / entropy controllers across a checkpoint resume, and an end-to-end ``objective=maxent`` CLI run.
 
-The math itself (closed-form weights, controller update rules, schedule) is tested in test_objectives_maxent.py,
-test_controllers.py and test_temperature_schedule.py.
+The math itself (closed-form weights, controller update rules, schedule) is tested in test_maxent.py,
+test_controllers.py and test_temperature.py.
 """
 
 from __future__ import annotations
@@ -13,15 +13,14 @@ from pathlib import Path
 
 import pytest
 import torch as th
-from hydra import compose, initialize_config_dir
 from transformers.generation import logits_process
 
-from rlvr.config import OBJECTIVE_KEYS, register_configs
 from rlvr.errors import UserError
 from rlvr.objectives import EntropyController, KLController, sequence_logps
-from rlvr.train import build, grpo_args, objectives_config, run
-
-from .conftest import CONF_DIR, FAST, run_cli
+from rlvr.run import build, run
+from rlvr.trainers.args import grpo_args
+from tests.helpers.cli import FAST, run_cli
+from tests.helpers.config import compose_cfg, typed_cfg
 
 # Small steps for in-process runs: 2 prompts x 8 generations, no checkpoints unless a test asks.
 TINY = [o for o in FAST if not o.startswith(("training.max_steps", "training.save_steps"))] + [
@@ -29,17 +28,11 @@ TINY = [o for o in FAST if not o.startswith(("training.max_steps", "training.sav
     "eval.enabled=false",
 ]
 KL_CTL = [
-    "training.init_kl_coeff=0.05",
-    "training.kl_target=0.001",
-    "training.kl_horizon=10",
-    "training.kl_ctl_step_size=0.2",
+    "training.beta=0.05",
+    "objective.kl_ctl.target=0.001",
+    "objective.kl_ctl.horizon=10",
+    "objective.kl_ctl.step_size=0.2",
 ]
-
-
-def compose_cfg(overrides: list[str]):
-    register_configs()
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        return compose("config", overrides=overrides)
 
 
 def read_jsonl(path: Path) -> list[dict]:
@@ -51,45 +44,48 @@ def train_rows(run_dir: Path) -> dict[int, dict]:
 
 
 # -- config: fast ---------------------------------------------------------------------------------------------------
-def test_maxent_preset_composes_and_keeps_rlvr_keys_out_of_grpo_config(tmp_path: Path) -> None:
-    cfg = compose_cfg(["training=maxent"])
-    objectives = objectives_config(cfg)
-    assert objectives.objective == "maxent" and objectives.maxent_target_weight_entropy is not None
-    assert cfg.training.learning_rate == compose_cfg([]).training.learning_rate  # cpu_tiny's budget
-    args, _ = grpo_args(cfg, tmp_path, [1.0])
-    assert not any(hasattr(args, key) for key in OBJECTIVE_KEYS)
+def test_maxent_option_composes_and_keeps_objective_keys_out_of_grpo_config(tmp_path: Path) -> None:
+    cfg = typed_cfg(["objective=maxent"])
+    assert cfg.objective.is_maxent and cfg.objective.entropy_ctl.target is not None
+    assert cfg.training.learning_rate == typed_cfg([]).training.learning_rate  # the same budget as grpo
+    args = grpo_args(cfg, tmp_path, [1.0])
+    assert not any(hasattr(args, key) for key in ("tau", "q_temperature", "kl_ctl", "entropy_ctl"))
     assert args.beta == 0.0
 
 
-def test_init_kl_coeff_becomes_beta_so_trl_loads_the_reference_model(tmp_path: Path) -> None:
-    cfg = compose_cfg(KL_CTL)
-    args, _ = grpo_args(cfg, tmp_path, [1.0])
-    assert args.beta == 0.05
-    with pytest.raises(UserError, match="init_kl_coeff is the initial beta"):
-        grpo_args(compose_cfg([*KL_CTL, "training.beta=0.1"]), tmp_path, [1.0])
+def test_cli_examples_of_the_objective_group_compose() -> None:
+    assert typed_cfg(["objective=maxent", "objective.tau=0.5"]).objective.tau == 0.5
+    cfg = typed_cfg([*KL_CTL[1:], "training.beta=0.04"])
+    assert cfg.objective.kl_ctl.enabled and cfg.training.beta == 0.04
 
 
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        (["training.objective=maxnet"], "training.objective: 'maxnet' is not one of grpo, maxent"),
-        (["training=maxent", "training.maxent_q_epsilon=0.2"], "maxent_q_epsilon \\* num_generations must be < 1"),
-        (["training=maxent", "training.maxent_q_temperature=0"], "maxent_q_temperature must be > 0"),
-        (["training=maxent", "training.maxent_tau=0"], "training.maxent_tau \\+ beta must be > 0"),
-        (["training=maxent", "training.maxent_tau=20"], "training.maxent_tau=20.0 must lie in"),
-        (["training=maxent", "training.maxent_target_weight_entropy=3"], "above log\\(num_generations\\)"),
-        (["training=maxent", "training.maxent_tau_min=0"], "training.maxent_tau_min must be > 0"),
-        (["training.kl_target=0.1", "training.kl_horizon=10", "training.kl_ctl_step_size=0.2"], "init_kl_coeff > 0"),
-        (["training.kl_target=-1"], "training.kl_target must be a finite number >= 0"),
+        (["objective.name=maxnet"], "objective: 'maxnet' is not one of grpo, maxent"),
         (
-            ["training.temperature_schedule.enabled=true", "training.temperature_schedule.temp_end=0"],
-            "training.temperature_schedule.temp_end must be a positive number",
+            ["objective=maxent", "objective.q_epsilon=0.2"],
+            r"objective.q_epsilon \* training.num_generations must be < 1",
+        ),
+        (["objective=maxent", "objective.q_temperature=0"], "objective.q_temperature must be > 0"),
+        (
+            ["objective=maxent", "objective.tau=0", "objective.entropy_ctl.target=null"],
+            r"objective.tau \+ training.beta must be > 0",
+        ),
+        (["objective=maxent", "objective.tau=20"], "objective.tau=20.0 must lie in"),
+        (["objective=maxent", "objective.entropy_ctl.target=3"], r"above log\(training.num_generations\)"),
+        (["objective=maxent", "objective.entropy_ctl.tau_min=0"], "objective.entropy_ctl.tau_min must be > 0"),
+        (KL_CTL[1:], "set training.beta > 0"),
+        (["objective.kl_ctl.target=-1"], "objective.kl_ctl.target must be a finite number >= 0"),
+        (
+            ["objective.temperature_schedule.enabled=true", "objective.temperature_schedule.temp_end=0"],
+            "objective.temperature_schedule.temp_end must be a positive number",
         ),
     ],
 )
 def test_bad_objective_settings_fail_with_one_clear_message(overrides: list[str], message: str) -> None:
     with pytest.raises(UserError, match=message):
-        objectives_config(compose_cfg(overrides))
+        typed_cfg(overrides)
 
 
 # -- rewards -> weights -> loss inside the real trainer --------------------------------------------------------------
@@ -99,8 +95,8 @@ def test_maxent_weights_follow_the_weighted_rewards_and_the_loss_raises_their_li
 ) -> None:
     t_q, tau = 0.5, 0.8
     cfg = compose_cfg(
-        [*TINY, "training=maxent", f"training.maxent_q_temperature={t_q}", f"training.maxent_tau={tau}"]
-        + ["training.maxent_target_weight_entropy=null"]
+        [*TINY, "objective=maxent", f"objective.q_temperature={t_q}", f"objective.tau={tau}"]
+        + ["objective.entropy_ctl.target=null"]
     )
     trainer = build(cfg, tmp_path).trainer
 
@@ -125,7 +121,7 @@ def test_maxent_weights_follow_the_weighted_rewards_and_the_loss_raises_their_li
 
     def weighted_loglik() -> float:
         with th.no_grad():
-            logps, _, _ = trainer._get_per_token_logps_and_entropies(
+            logps, _, _ = trainer.per_token_logps_and_entropies(
                 trainer.model,
                 th.cat([out["prompt_ids"], out["completion_ids"]], dim=1),
                 th.cat([out["prompt_mask"], out["completion_mask"]], dim=1),
@@ -135,7 +131,7 @@ def test_maxent_weights_follow_the_weighted_rewards_and_the_loss_raises_their_li
 
     before = weighted_loglik()
     trainer.current_gradient_accumulation_steps = 1
-    loss = trainer._compute_loss(trainer.model, out)
+    loss = trainer.policy_loss(trainer.model, out)
     loss.backward()
     with th.no_grad():
         for p in trainer.model.parameters():
@@ -156,8 +152,8 @@ def test_temperature_schedule_reaches_generation_each_step(
             *TINY,
             *KL_CTL,
             "training.max_steps=3",
-            "training.temperature_schedule.enabled=true",
-            *(f"training.temperature_schedule.{k}={v}" for k, v in schedule.items()),
+            "objective.temperature_schedule.enabled=true",
+            *(f"objective.temperature_schedule.{k}={v}" for k, v in schedule.items()),
         ]
     )
     built = build(cfg, tmp_path)
@@ -200,11 +196,11 @@ def test_controller_state_survives_checkpoint_resume(tmp_path: Path, cache_dir: 
     common = [
         *[o for o in TINY if o != "training.save_strategy=no"],
         *KL_CTL,
-        "training=maxent",
+        "objective=maxent",
         "training.save_steps=2",
-        "training.maxent_tau_warmup_steps=0",
-        "training.maxent_tau_lr=0.5",
-        "training.maxent_target_weight_entropy=1.0",
+        "objective.entropy_ctl.warmup_steps=0",
+        "objective.entropy_ctl.lr=0.5",
+        "objective.entropy_ctl.target=1.0",
     ]
     run(compose_cfg([*common, "training.max_steps=4"]), run_dir)
     saved = json.loads((run_dir / "checkpoint-4/rlvr_state.json").read_text())["objectives"]
@@ -234,10 +230,17 @@ def test_controller_state_survives_checkpoint_resume(tmp_path: Path, cache_dir: 
 
 # -- the real CLI --------------------------------------------------------------------------------------------------
 @pytest.mark.slow
-def test_cli_training_maxent_logs_weight_entropy_and_controller_state(tmp_path: Path, cache_dir: Path) -> None:
+def test_cli_objective_maxent_logs_weight_entropy_and_controller_state(tmp_path: Path, cache_dir: Path) -> None:
     run_dir = tmp_path / "run"
     proc = run_cli(
-        [*FAST, "training=maxent", "training.max_steps=3", "training.save_strategy=no", f"hydra.run.dir={run_dir}"],
+        [
+            *FAST,
+            "objective=maxent",
+            "objective.tau=0.6",
+            "training.max_steps=3",
+            "training.save_strategy=no",
+            f"hydra.run.dir={run_dir}",
+        ],
         cache_dir,
     )
     assert proc.returncode == 0, f"exit {proc.returncode}\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"

@@ -14,9 +14,7 @@ from pathlib import Path
 import pytest
 
 from rlvr.replay.buffer import ReplayBuffer
-from rlvr.replay.schedule import piecewise, replay_ratio
-
-from .conftest import FAST, ROOT, cli_env, run_cli
+from tests.helpers.cli import FAST, ROOT, cli_env, run_cli
 
 REPLAY = [
     "replay=ucb",
@@ -32,16 +30,6 @@ REPLAY = [
 def metrics(run_dir: Path) -> list[dict]:
     lines = (run_dir / "metrics.jsonl").read_text().splitlines()
     return [r for r in map(json.loads, lines) if "loss" in r]  # one row per optimizer step
-
-
-def test_schedules() -> None:
-    assert replay_ratio("constant", 0.5, 0.0, 0, [], 7) == 0.5
-    assert replay_ratio("linear", 0.5, 0.1, 10, [], 5) == pytest.approx(0.3)
-    assert replay_ratio("linear", 0.5, 0.1, 10, [], 20) == 0.5
-    points = [[0, 0.2], [10, 0.5], [20, 0.0]]
-    assert [piecewise(points, s) for s in (0, 9, 10, 25)] == [0.2, 0.2, 0.5, 0.0]
-    with pytest.raises(ValueError, match="replay.ratio_schedule"):
-        replay_ratio("cosine", 0.5, 0.0, 0, [], 0)
 
 
 def test_replay_run_mixes_groups_and_resumes_with_the_same_buffer(tmp_path: Path, cache_dir: Path) -> None:

@@ -41,7 +41,7 @@ def _check_group_size(numel: int, num_generations: int) -> int:
     return numel // num_generations
 
 
-def _nan_to_group_min(u: th.Tensor) -> th.Tensor:
+def nan_to_group_min(u: th.Tensor) -> th.Tensor:
     """Replace NaN utilities by the smallest finite utility of their group (by 0 when the whole group is NaN).
 
     A NaN reward means "could not be scored", which should never make a completion look better than the worst
@@ -116,7 +116,7 @@ def maxent_weights(
 
     dtype = th.float64 if utilities.dtype == th.float64 else th.float32  # never in half precision
     num_groups = _check_group_size(utilities.numel(), num_generations)
-    u = _nan_to_group_min(utilities.detach().to(dtype).reshape(num_groups, num_generations))
+    u = nan_to_group_min(utilities.detach().to(dtype).reshape(num_groups, num_generations))
 
     # Smoothed listwise target, in log space.
     log_q = th.log_softmax(u / q_temperature, dim=-1)

@@ -22,13 +22,6 @@ def piecewise(points: Sequence[Sequence[float]], step: int) -> float:
     return value
 
 
-def check_points(points: Sequence[Sequence[float]], key: str) -> None:
-    """Reject malformed ``[[step, value], ...]`` lists with a message naming ``key``."""
-    for p in points:
-        if len(p) != 2 or int(p[0]) < 0 or not 0.0 <= float(p[1]) <= 1.0:
-            raise ValueError(f"{key}: each point must be [step >= 0, value in [0, 1]], got {list(p)}")
-
-
 def replay_ratio(kind: str, ratio: float, start: float, ramp_steps: int, points: Sequence, step: int) -> float:
     """The fraction of prompt groups to take from the buffer at ``step``.
 

@@ -1,0 +1,218 @@
+"""``ReplayMixin``: prioritised prompt replay, built on the hooks of :class:`rlvr.trainers.base.RLVRTrainer`.
+
+Before each generation (``prepare_generation_batch``) the mixin replaces a fraction of the generation batch's
+prompt groups (whole groups: all ``num_generations`` copies of a prompt) with prompts sampled from a
+:class:`ReplayBuffer`; after scoring (``after_scoring``) it feeds every group's rewards back (admitting
+informative fresh prompts, updating the statistics of replayed ones). Completions are always generated fresh
+and advantages come from TRL's own code on the mixed batch, so training stays on-policy.
+
+Multi-process: every rank gathers the whole generation batch, draws from identically seeded RNGs and an
+identical buffer, and applies the same replacement to its own slice; the rewards fed back are TRL's gathered
+rewards (``weighted_rewards()``), so the buffers stay identical (checked by digest at every checkpoint and at
+the end of training). The buffer and the mixin's RNG are saved in every checkpoint and restored on resume.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from accelerate.utils import gather_object
+from loguru import logger
+
+from rlvr.config import ReplayConfig
+from rlvr.replay.buffer import ReplayBuffer
+from rlvr.replay.keys import prompt_key
+from rlvr.replay.schedule import piecewise, replay_ratio
+from rlvr.trainers.base import RLVRTrainer
+
+BUFFER_FILE = "replay_buffer.pkl"
+ORIGINS = ("fresh", "replay", "easy")
+
+
+class ReplayDivergedError(RuntimeError):
+    """Ranks hold different replay buffers: a bug, never a user error."""
+
+
+class ReplayMixin(RLVRTrainer):
+    """Mixes replayed prompt groups into GRPO generation batches; see the module docstring."""
+
+    def __init__(self, *args: Any, replay: ReplayConfig, easy_rows: list[dict] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.replay_cfg = replay
+        seed = int(self.args.seed)
+        self.replay_buffer = ReplayBuffer(
+            capacity=replay.capacity,
+            sampling=replay.sampling,
+            ucb_c=replay.ucb_c,
+            retire_after=replay.retire_after,
+            temperature=replay.temperature,
+            success_threshold=replay.success_threshold,
+            seed=seed,
+        )
+        self.easy_rows = list(easy_rows or [])
+        if replay.easy.enabled and not self.easy_rows:
+            raise ValueError("replay.easy.enabled=true but the EASY pool dataset has no rows")
+        self.replay_rng = np.random.Generator(np.random.PCG64(seed + 7919))
+        self.replay_pending: dict[str, Any] | None = None
+        self.replay_saved_digest: str | None = None
+        self.replay_overhead = 0.0  # seconds spent mixing and feeding back in the current generation
+
+    # -- before generation: mix replayed and EASY groups into the batch -------------------------
+    def prepare_generation_batch(self, inputs: list[dict[str, Any]], training: bool) -> list[dict[str, Any]]:
+        inputs = super().prepare_generation_batch(inputs, training)
+        self.replay_pending = None
+        if not training:
+            return inputs
+        start = time.perf_counter()
+        mixed = self.replay_mix(inputs)
+        self.replay_overhead = time.perf_counter() - start
+        return mixed
+
+    def replay_mix(self, local: list[dict]) -> list[dict]:
+        """Replace whole prompt groups of the generation batch (all ranks agree); returns this rank's rows."""
+        k = self.num_generations
+        world, rank = self.accelerator.num_processes, self.accelerator.process_index
+        rows = gather_object(local) if world > 1 else local
+        if len(rows) % k or len(rows) != len(local) * world:
+            raise RuntimeError(f"generation batch of {len(rows)} rows is not whole groups of {k}")
+        n_groups = len(rows) // k
+        keys = [prompt_key(rows[g * k]["prompt"]) for g in range(n_groups)]
+        for g in range(n_groups):
+            if any(prompt_key(r["prompt"]) != keys[g] for r in rows[g * k + 1 : (g + 1) * k]):
+                raise RuntimeError("a prompt group spans different prompts: the sampler layout changed")
+
+        cfg, step = self.replay_cfg, self.state.global_step
+        origins = ["fresh"] * n_groups
+        new_rows: dict[int, dict] = {}
+        ratio = replay_ratio(
+            cfg.ratio_schedule, cfg.ratio, cfg.ratio_start, cfg.ratio_ramp_steps, cfg.ratio_points, step
+        )
+        if step >= cfg.warmup_steps and len(self.replay_buffer) >= cfg.min_size and ratio > 0:
+            n_replay = min(int(round(ratio * n_groups)), len(self.replay_buffer))
+            slots = np.sort(self.replay_rng.choice(n_groups, size=n_replay, replace=False))
+            chosen = set(slots.tolist())
+            kept = {keys[g] for g in range(n_groups) if g not in chosen}
+            for g, (key, row) in zip(
+                slots.tolist(), self.replay_buffer.sample(n_replay, exclude_keys=kept), strict=False
+            ):
+                origins[g], keys[g], new_rows[g] = "replay", key, row
+        p_easy = piecewise(cfg.easy.p_schedule, step) if cfg.easy.enabled else 0.0
+        if p_easy > 0:
+            fresh = [g for g in range(n_groups) if origins[g] == "fresh"]
+            pick = [g for g, u in zip(fresh, self.replay_rng.random(len(fresh)), strict=True) if u < p_easy]
+            picks = self.replay_rng.choice(len(self.easy_rows), size=min(len(pick), len(self.easy_rows)), replace=False)
+            for g, i in zip(pick, picks.tolist(), strict=False):
+                row = self.easy_rows[i]
+                origins[g], keys[g], new_rows[g] = "easy", prompt_key(row["prompt"]), row
+
+        mixed = list(rows)
+        for g, row in new_rows.items():
+            template = rows[g * k]
+            filled = {c: row.get(c) for c in template}  # same columns as the batch: reward kwargs stay aligned
+            for j in range(g * k, (g + 1) * k):
+                mixed[j] = dict(filled)
+        self.replay_pending = {"keys": keys, "origins": origins, "rows": [mixed[g * k] for g in range(n_groups)]}
+        return mixed[rank * len(local) : (rank + 1) * len(local)]
+
+    # -- after scoring: feed rewards back ------------------------------------------------------
+    def after_scoring(self, output: dict[str, Any], training: bool) -> dict[str, Any]:
+        output = super().after_scoring(output, training)
+        if training and self.replay_pending is not None and self.scored_rewards is not None:
+            start = time.perf_counter()
+            self.replay_feedback()
+            overhead = self.replay_overhead + time.perf_counter() - start
+            self.log_metric("replay/overhead_ms", 1000 * overhead)  # mixing + feedback, per generation
+        self.replay_pending = None
+        return output
+
+    def replay_feedback(self) -> None:
+        """Admit informative fresh groups and update replayed ones from the scored batch; log replay metrics."""
+        pending = self.replay_pending
+        groups = self.weighted_rewards().view(-1, self.num_generations).float().cpu().numpy()
+        step, cfg = self.state.global_step, self.replay_cfg
+        admit_rows, admit_rewards, update_keys, update_rewards = [], [], [], []
+        split: dict[str, list[tuple[float, bool]]] = {o: [] for o in ORIGINS}
+        for key, origin, row, r in zip(pending["keys"], pending["origins"], pending["rows"], groups, strict=True):
+            r = r[~np.isnan(r)]
+            if r.size == 0:
+                continue
+            split[origin].append((float(r.mean()), bool(np.isclose(r.std(), 0.0))))
+            if origin == "replay":
+                update_keys.append(key)
+                update_rewards.append(r)
+            elif origin == "fresh":
+                informative = r.size > 1 and not np.isclose(r.std(), 0.0)
+                solved = bool((r >= cfg.success_threshold).any())
+                if key in self.replay_buffer or (informative if cfg.admit == "informative" else solved):
+                    admit_rows.append(row)
+                    admit_rewards.append(r)
+        if update_keys:
+            self.replay_buffer.update(update_keys, update_rewards, step)
+        admitted = self.replay_buffer.admit(admit_rows, admit_rewards, step) if admit_rows else 0
+
+        n_groups = len(pending["origins"])
+        stats = self.replay_buffer.stats()
+        self.log_metric("replay/buffer_size", stats["size"])
+        self.log_metric("replay/ratio", pending["origins"].count("replay") / n_groups)
+        self.log_metric("replay/easy_ratio", pending["origins"].count("easy") / n_groups)
+        self.log_metric("replay/mean_priority", stats["mean_priority"])
+        self.log_metric("replay/admitted", admitted)
+        for name in ("admissions", "evictions", "retirements"):
+            self.log_metric(f"replay/{name}", stats[name])
+        for origin, vals in split.items():
+            if vals:
+                self.log_metric(f"replay/reward_{origin}", float(np.mean([m for m, _ in vals])))
+                self.log_metric(f"replay/frac_reward_zero_std_{origin}", float(np.mean([z for _, z in vals])))
+
+    # -- state: checkpoints, resume, cross-rank agreement ------------------------------------------
+    def state_dict_extra(self) -> dict[str, Any]:
+        state = super().state_dict_extra()
+        state["replay"] = {"rng": self.replay_rng.bit_generator.state, "digest": self.replay_buffer.digest()}
+        return state
+
+    def load_state_dict_extra(self, state: dict[str, Any]) -> None:
+        super().load_state_dict_extra(state)
+        if "replay" in state:
+            self.replay_rng.bit_generator.state = state["replay"]["rng"]
+            self.replay_saved_digest = state["replay"]["digest"]
+
+    def replay_digests(self) -> list[str]:
+        """The buffer digest of every rank (a collective: call on all ranks)."""
+        digest = self.replay_buffer.digest()
+        return gather_object([digest]) if self.accelerator.num_processes > 1 else [digest]
+
+    def check_ranks_agree(self) -> list[str]:
+        digests = self.replay_digests()
+        if len(set(digests)) > 1:
+            raise ReplayDivergedError(f"replay buffers differ across ranks: {digests}")
+        return digests
+
+    def before_checkpoint(self) -> None:
+        super().before_checkpoint()
+        self.check_ranks_agree()
+
+    def save_extra(self, folder: Path) -> None:
+        super().save_extra(folder)
+        self.replay_buffer.save(folder / BUFFER_FILE)
+
+    def load_extra(self, folder: Path) -> None:
+        super().load_extra(folder)  # rlvr_state.json first: it holds the digest the buffer must match
+        path = folder / BUFFER_FILE
+        if not path.exists():
+            logger.warning(f"{path} not found: the replay buffer starts empty")
+            return
+        self.replay_buffer = ReplayBuffer.load(path)
+        digest = self.replay_buffer.digest()
+        expected = self.replay_saved_digest or digest
+        if digest != expected:
+            raise RuntimeError(f"{path}: buffer digest {digest} differs from the checkpoint's record {expected}")
+        logger.info(f"restored replay buffer ({len(self.replay_buffer)} prompts, digest {digest}) from {path}")
+
+    def summary_extra(self) -> dict[str, Any]:
+        summary = super().summary_extra()
+        digests = self.check_ranks_agree()
+        summary["replay"] = {**self.replay_buffer.stats(), "digest": digests[0], "ranks_agree": len(digests)}
+        return summary

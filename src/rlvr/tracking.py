@@ -1,0 +1,36 @@
+"""Experiment tracking: Weights & Biases set up from the ``logging`` group, and always closed."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from loguru import logger
+
+from rlvr.config import LoggingConfig
+
+
+def setup_wandb(cfg: LoggingConfig, run_dir: Path, tags: list[str]) -> None:
+    """Point wandb (used through TRL's ``report_to``) at the run directory; offline unless WANDB_MODE says so."""
+    if cfg.backend != "wandb":
+        return
+    os.environ.setdefault("WANDB_MODE", cfg.mode)
+    os.environ["WANDB_DIR"] = str(run_dir)
+    os.environ["WANDB_PROJECT"] = cfg.project
+    if cfg.entity:
+        os.environ["WANDB_ENTITY"] = cfg.entity
+    if cfg.group:
+        os.environ["WANDB_RUN_GROUP"] = cfg.group
+    if tags:
+        os.environ["WANDB_TAGS"] = ",".join(tags)
+
+
+def close_wandb() -> None:
+    """Always finish a wandb run so one failed job does not sink the rest of a multirun."""
+    try:
+        import wandb
+
+        if wandb.run is not None:
+            wandb.finish()
+    except Exception as err:  # never let logging teardown hide the real outcome
+        logger.warning(f"wandb.finish failed: {err}")

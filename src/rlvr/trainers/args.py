@@ -1,0 +1,47 @@
+"""``GRPOConfig`` for a run: the ``training`` group (TRL's fields by name) plus the fields rlvr manages."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from trl import GRPOConfig
+
+from rlvr.config import RootConfig
+from rlvr.errors import UserError
+
+# model.generation_kwargs key -> GRPOConfig field (generation_kwargs is their single source).
+GENERATION_FIELDS = {
+    "max_new_tokens": "max_completion_length",
+    "temperature": "temperature",
+    "top_p": "top_p",
+    "top_k": "top_k",
+    "min_p": "min_p",
+    "repetition_penalty": "repetition_penalty",
+}
+
+
+def grpo_args(cfg: RootConfig, run_dir: Path, reward_weights: list[float]) -> GRPOConfig:
+    """GRPOConfig from ``cfg.training`` (fields that differ from TRL's defaults) + generation kwargs + managed fields.
+
+    ``training.resume_from_checkpoint`` is left out: ``rlvr.checkpoints.resolve_resume`` interprets it.
+    """
+    train = {f.name: getattr(cfg.training, f.name) for f in dataclasses.fields(cfg.training)}
+    train.pop("resume_from_checkpoint", None)
+    defaults = {f.name: f.default for f in dataclasses.fields(GRPOConfig)}
+    kwargs = {k: v for k, v in train.items() if v != defaults.get(k)}
+    gen = cfg.model.generation_kwargs
+    for src, dst in GENERATION_FIELDS.items():
+        kwargs[dst] = getattr(gen, src)
+    kwargs.update(
+        output_dir=str(run_dir),
+        report_to=["wandb"] if cfg.logging.backend == "wandb" else [],
+        run_name=cfg.exp_name,
+        seed=cfg.seed,
+        reward_weights=reward_weights,
+        logging_steps=cfg.logging.logging_steps,
+    )
+    try:
+        return GRPOConfig(**kwargs)
+    except (ValueError, TypeError) as err:
+        raise UserError(f"training: {str(err).strip().splitlines()[0]}") from None

@@ -1,0 +1,191 @@
+"""``RLVRTrainer``: TRL's ``GRPOTrainer`` plus the hooks every rlvr extension uses.
+
+This module is the ONLY place that overrides private TRL / transformers methods. Each override below names
+the version it was read from (trl 1.16.0, transformers 5.19.0; ``pyproject.toml`` pins that range, and
+``tests/trainers/test_base.py`` fails loudly, naming the method, if an upgrade removes or renames one).
+Extensions (``rlvr.replay.mixin.ReplayMixin``, ``rlvr.objectives.mixin.ObjectivesMixin``) override only the
+public hooks defined here:
+
+* ``prepare_generation_batch(inputs, training)``: the prompt rows about to be generated for (replay mixes
+  buffered prompts in; the objectives set the sampling temperature). Called on every rank, before generation.
+* ``after_scoring(output, training)``: the scored batch, with ``scored_rewards`` (TRL's per-function rewards,
+  gathered over all processes in global order) and ``weighted_rewards()`` available.
+* ``policy_loss(model, inputs)``: the loss of one micro-batch (default: TRL's GRPO loss).
+* ``on_optimizer_step()``: after each optimizer step (gradient-accumulation boundary).
+* ``before_checkpoint()`` (every rank; collectives allowed), ``save_extra(folder)`` / ``load_extra(folder)``
+  (files in the checkpoint folder) and ``state_dict_extra()`` / ``load_state_dict_extra(state)`` (JSON state in
+  its ``rlvr_state.json``).
+* ``summary_extra()``: entries for the run's ``summary.json`` (may be a collective call).
+* ``log_metric(name, value)`` / ``metric_values(name)``: the per-step metrics TRL averages and logs.
+
+The base also counts generated (completion) tokens over all processes, logs them every step and keeps them in
+every checkpoint, so a resumed run continues the count.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import torch as th
+from loguru import logger
+from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
+from trl import GRPOTrainer
+
+STATE_FILE = "rlvr_state.json"
+
+# Private methods of GRPOTrainer / transformers.Trainer that this module overrides or calls. The guard test
+# checks each still exists with these parameters; when TRL changes, this file (and this table) changes.
+OVERRIDDEN_PRIVATE = {
+    "_generate": ("prompts",),
+    "_calculate_rewards": ("inputs", "prompts", "completions", "completion_ids_list"),
+    "_generate_and_score_completions": ("inputs",),
+    "_compute_loss": ("model", "inputs"),
+    "_save_checkpoint": ("model", "trial"),
+    "_load_optimizer_and_scheduler": ("checkpoint",),
+}
+CALLED_PRIVATE = {
+    "_get_output_dir": ("trial",),
+    "_get_per_token_logps_and_entropies": ("model", "input_ids", "attention_mask", "logits_to_keep"),
+}
+
+
+class RLVRTrainer(GRPOTrainer):
+    """GRPOTrainer + extension hooks + generated-token accounting + extension state in checkpoints."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.generated_tokens = 0
+        self.scored_rewards: th.Tensor | None = None
+
+    # -- hooks for extensions (override these, call super()) -----------------------------------------------------
+    def prepare_generation_batch(self, inputs: list[dict[str, Any]], training: bool) -> list[dict[str, Any]]:
+        """This process's prompt rows for the next generation; returns the rows to generate for."""
+        return inputs
+
+    def after_scoring(self, output: dict[str, Any], training: bool) -> dict[str, Any]:
+        """The scored batch TRL built (advantages, masks, ...); returns what the loss will see."""
+        return output
+
+    def policy_loss(self, model: th.nn.Module, inputs: dict[str, Any]) -> th.Tensor:
+        """Loss of one micro-batch; the default is TRL's GRPO loss."""
+        return super()._compute_loss(model, inputs)
+
+    def on_optimizer_step(self) -> None:
+        """Called after every optimizer step (controllers update here)."""
+
+    def before_checkpoint(self) -> None:
+        """Called on every rank before a checkpoint is written (collective calls are allowed here)."""
+
+    def save_extra(self, folder: Path) -> None:
+        """Write extension state into the checkpoint ``folder`` (main process only)."""
+        tmp = folder / f"{STATE_FILE}.tmp"
+        tmp.write_text(json.dumps(self.state_dict_extra()))
+        os.replace(tmp, folder / STATE_FILE)
+
+    def load_extra(self, folder: Path) -> None:
+        """Restore extension state from the checkpoint ``folder`` (every process)."""
+        path = folder / STATE_FILE
+        if path.exists():
+            self.load_state_dict_extra(json.loads(path.read_text()))
+            logger.info(f"restored rlvr state from {path}")
+        else:
+            logger.warning(f"{path} not found: counters and extension state start fresh")
+
+    def state_dict_extra(self) -> dict[str, Any]:
+        """JSON-serialisable state saved in every checkpoint's ``rlvr_state.json`` (extended by mixins)."""
+        return {"generated_tokens": self.generated_tokens}
+
+    def load_state_dict_extra(self, state: dict[str, Any]) -> None:
+        self.generated_tokens = int(state.get("generated_tokens", 0))
+
+    def summary_extra(self) -> dict[str, Any]:
+        """Entries for the run's summary.json (extended by mixins; may be a collective call)."""
+        return {}
+
+    # -- helpers for extensions ---------------------------------------------------------------------------------
+    def weighted_rewards(self) -> th.Tensor:
+        """Per-completion reward of the scored batch (all processes, global order): the per-function rewards
+        times ``reward_weights``, summed ignoring None (NaN); NaN where no function scored the completion."""
+        if self.scored_rewards is None:
+            raise RuntimeError("weighted_rewards() is only available after scoring (in after_scoring)")
+        rpf = self.scored_rewards
+        rewards = (rpf * self.reward_weights.to(rpf.device).unsqueeze(0)).nansum(dim=1)
+        rewards[th.isnan(rpf).all(dim=1)] = float("nan")
+        return rewards
+
+    def checkpoint_folder(self, trial: Any = None) -> Path:
+        """The folder of the checkpoint being saved at the current step."""
+        return Path(self._get_output_dir(trial=trial)) / f"{PREFIX_CHECKPOINT_DIR}-{self.state.global_step}"
+
+    def log_metric(self, name: str, value: float, mode: str = "train") -> None:
+        """Add one value to this step's metric ``name`` (TRL averages the values of a step and logs the mean)."""
+        self._metrics[mode][name].append(float(value))
+
+    def metric_values(self, name: str, mode: str = "train") -> list[float]:
+        """The values recorded for metric ``name`` since the last log."""
+        return list(self._metrics[mode].get(name, []))
+
+    def per_token_logps_and_entropies(
+        self, model: th.nn.Module, input_ids: th.Tensor, attention_mask: th.Tensor, logits_to_keep: int, **kwargs: Any
+    ) -> tuple[th.Tensor, th.Tensor | None, th.Tensor | None]:
+        """TRL's per-token log-probabilities (and entropies, aux loss) of the completion tokens."""
+        return self._get_per_token_logps_and_entropies(model, input_ids, attention_mask, logits_to_keep, **kwargs)
+
+    # -- the private TRL / transformers overrides -----------------------------------------------------------------
+    # trl 1.16.0 GRPOTrainer._generate(prompts) -> (prompt_ids, completion_ids, ...): count completion tokens.
+    def _generate(self, prompts: list):  # noqa: ANN202
+        out = super()._generate(prompts)
+        if self.model.training:
+            completion_ids = out[1]
+            local = th.tensor([sum(len(ids) for ids in completion_ids)], device=self.accelerator.device)
+            self.generated_tokens += int(self.accelerator.gather(local).sum().item())
+        return out
+
+    # trl 1.16.0 GRPOTrainer._calculate_rewards(...) -> (N_global, n_funcs) tensor, gathered: stash it once.
+    def _calculate_rewards(self, inputs, prompts, completions, completion_ids_list):  # noqa: ANN001, ANN202
+        rewards_per_func = super()._calculate_rewards(inputs, prompts, completions, completion_ids_list)
+        self.scored_rewards = rewards_per_func
+        return rewards_per_func
+
+    # trl 1.16.0 GRPOTrainer._generate_and_score_completions(inputs) -> dict: the generation-batch seam.
+    def _generate_and_score_completions(self, inputs: list[dict[str, Any]]) -> dict[str, Any]:
+        training = self.model.training
+        inputs = self.prepare_generation_batch(list(inputs), training)
+        self.scored_rewards = None
+        output = super()._generate_and_score_completions(inputs)
+        return self.after_scoring(output, training)
+
+    # trl 1.16.0 GRPOTrainer._compute_loss(model, inputs) -> loss of one micro-batch.
+    def _compute_loss(self, model, inputs):  # noqa: ANN001, ANN202
+        return self.policy_loss(model, inputs)
+
+    # trl 1.16.0 GRPOTrainer.training_step (public): one micro-batch; optimizer steps at accumulation boundaries.
+    def training_step(self, model, inputs, num_items_in_batch):  # noqa: ANN001, ANN201
+        out = super().training_step(model, inputs, num_items_in_batch)
+        if self.accelerator.sync_gradients:
+            self.on_optimizer_step()
+        return out
+
+    # trl 1.16.0 GRPOTrainer.log (public): add the generated-token count to every training log line.
+    def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
+        if self.model.training and "loss" in logs:
+            logs["generated_tokens"] = self.generated_tokens
+        super().log(logs, start_time)
+
+    # transformers 5.19.0 Trainer._save_checkpoint(model, trial): every rank; files of the main process last.
+    def _save_checkpoint(self, model, trial) -> None:  # noqa: ANN001
+        self.before_checkpoint()
+        super()._save_checkpoint(model, trial)
+        if self.args.should_save:
+            self.save_extra(self.checkpoint_folder(trial))
+
+    # transformers 5.19.0 Trainer._load_optimizer_and_scheduler(checkpoint): runs on resume, every rank.
+    def _load_optimizer_and_scheduler(self, checkpoint: str | None) -> None:
+        super()._load_optimizer_and_scheduler(checkpoint)
+        if checkpoint is not None:
+            self.load_extra(Path(checkpoint))
+
+

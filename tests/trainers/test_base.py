@@ -1,0 +1,70 @@
+"""The trainer seams: the private TRL methods rlvr relies on still exist (a TRL upgrade that renames one fails
+here, naming it), mixins extend the trainer only through the base's public hooks, and ``trainer_class``
+assembles the right mixins for a config."""
+
+from __future__ import annotations
+
+import inspect
+
+import pytest
+import trl
+from transformers import Trainer
+
+from rlvr.objectives.mixin import ObjectivesMixin
+from rlvr.replay.mixin import ReplayMixin
+from rlvr.trainers import GRPOTrainer, ReplayGRPOTrainer, trainer_class
+from rlvr.trainers.base import CALLED_PRIVATE, OVERRIDDEN_PRIVATE, RLVRTrainer
+from tests.helpers.config import typed_cfg
+
+HOOKS = {
+    "prepare_generation_batch",
+    "after_scoring",
+    "policy_loss",
+    "on_optimizer_step",
+    "before_checkpoint",
+    "save_extra",
+    "load_extra",
+    "state_dict_extra",
+    "load_state_dict_extra",
+    "summary_extra",
+}
+
+
+@pytest.mark.parametrize("name", sorted({**OVERRIDDEN_PRIVATE, **CALLED_PRIVATE}))
+def test_trl_still_has_the_private_methods_the_base_relies_on(name: str) -> None:
+    method = getattr(trl.GRPOTrainer, name, None)
+    assert method is not None, (
+        f"trl {trl.__version__} has no GRPOTrainer.{name}: rlvr.trainers.base overrides or calls it; "
+        "adapt that hook and the trl pin in pyproject.toml"
+    )
+    wanted = {**OVERRIDDEN_PRIVATE, **CALLED_PRIVATE}[name]
+    params = list(inspect.signature(method).parameters)[1:]  # without self
+    missing = [p for p in wanted if p not in params]
+    assert not missing, f"trl {trl.__version__} GRPOTrainer.{name} lost parameters {missing}: adapt rlvr.trainers.base"
+
+
+def test_the_base_overrides_exactly_the_private_methods_it_declares() -> None:
+    own_private = {n for n in vars(RLVRTrainer) if n.startswith("_") and not n.startswith("__")}
+    assert own_private == set(OVERRIDDEN_PRIVATE)
+
+
+@pytest.mark.parametrize("mixin", [ObjectivesMixin, ReplayMixin], ids=lambda m: m.__name__)
+def test_mixins_use_only_the_base_hooks(mixin: type) -> None:
+    for name, value in vars(mixin).items():
+        if name.startswith("__") or not callable(value):
+            continue
+        assert not name.startswith("_"), f"{mixin.__name__}.{name}: mixins define no private methods"
+        inherited = hasattr(trl.GRPOTrainer, name) or hasattr(Trainer, name)
+        assert not inherited or name in HOOKS, (
+            f"{mixin.__name__}.{name} overrides a TRL/transformers method: extend a hook of RLVRTrainer instead"
+        )
+    for hook in HOOKS:
+        assert hasattr(RLVRTrainer, hook)
+
+
+def test_trainer_class_assembles_the_mixins_the_config_asks_for() -> None:
+    assert trainer_class(typed_cfg([])) is GRPOTrainer
+    assert trainer_class(typed_cfg(["objective=maxent"])) is GRPOTrainer
+    assert trainer_class(typed_cfg(["replay=ucb"])) is ReplayGRPOTrainer
+    mro = ReplayGRPOTrainer.__mro__
+    assert mro.index(ReplayMixin) < mro.index(ObjectivesMixin) < mro.index(RLVRTrainer) < mro.index(trl.GRPOTrainer)
