@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from rlvr.data.sources import extract_answer
-from rlvr.tasks.answers import answer_block, last_boxed
+from rlvr.tasks.answers import answer_block, last_boxed, payload_answer
 
 
 @pytest.mark.parametrize(
@@ -24,6 +24,7 @@ from rlvr.tasks.answers import answer_block, last_boxed
         ("", None),
         ("\\boxed{}", ""),
         ("\\boxed{a \\boxed{b}}", "b"),  # the box that starts last
+        ("\\boxed{85}, i.e. \\boxed{47+38}", "47+38"),  # the final answer is the last box, whatever it holds
     ],
 )
 def test_last_boxed(text: str, expected: str | None) -> None:
@@ -46,3 +47,12 @@ def test_answer_block() -> None:
     assert answer_block("<answer>1</answer> <answer>unclosed") == "1"
     assert answer_block("no tags") is None and answer_block("</answer>") is None
     assert answer_block("<answer>" * 100_000) is None
+
+
+def test_payload_answer() -> None:
+    """An ``<answer>`` payload answers with its last box when it holds one, else with its text."""
+    assert payload_answer(" 85 ") == "85"
+    assert payload_answer("so \\boxed {7}.") == "7"
+    assert payload_answer("\\boxed{1} then \\boxed{2}") == "2"
+    assert payload_answer("\\boxed{1} then \\boxed{2") is None
+    assert payload_answer("\\boxed 2") is None

@@ -2,7 +2,9 @@
 last ``<answer>...</answer>`` block of a text.
 
 This is the one place these rules live: ``dataset.answer_format=boxed`` (:mod:`rlvr.data.sources`)
-reads gold answers with :func:`last_boxed`, and the math rewards read model answers with it.
+reads gold answers with :func:`last_boxed`, and the math rewards read model answers with it: a
+completion's final answer is its last box (``accuracy``, ``cosine``), or the last box inside its
+last ``<answer>`` block when that block holds one (``answer_tag``, :func:`payload_answer`).
 """
 
 from __future__ import annotations
@@ -49,3 +51,9 @@ def answer_block(text: str) -> str | None:
     if start < 0:
         return None
     return text[start + len(ANSWER_OPEN) : end]
+
+
+def payload_answer(payload: str) -> str | None:
+    """The answer an ``<answer>`` payload gives: its last ``\\boxed{...}`` when it holds a ``\\boxed``
+    (None when that box never closes or has no brace), else the whole payload, stripped."""
+    return last_boxed(payload) if BOXED in payload else payload.strip()

@@ -1,72 +1,83 @@
 """The math task (rows labelled ``math``; the ``arith`` generator's rows too): its correctness rewards.
 
-- ``accuracy``: TRL's math-verify accuracy on the first ``\\boxed{}`` answer against the gold
-  ``solution`` (with an optional ``strict_numeric`` guard against echoed expressions).
-- ``answer_tag``: the last ``<answer>...</answer>`` payload against the gold, after the
-  canonicalisation of :mod:`rlvr.tasks.math_norm`.
+- ``accuracy``: the final answer (the last ``\\boxed{}``) against the gold ``solution`` (with an
+  optional ``strict_numeric`` guard against echoed expressions); see
+  :func:`rlvr.tasks.math_norm.score_boxed`.
+- ``answer_tag``: the last ``<answer>...</answer>`` payload against the gold; see
+  :func:`score_answer_tag`.
 
-Both serve the ``math`` and ``arith`` tasks by default (``MATH_TASKS``). Gold answers come from
+Both judge answers with :func:`rlvr.tasks.math_norm.score_answer` (numbers, percentages, words,
+math-verify for the rest; unscorable golds give None), as does the length-scaled ``cosine`` shaping
+reward (:mod:`rlvr.rewards.cosine`), so the three agree on what is correct. All three serve the
+``math`` and ``arith`` tasks by default (``MATH_TASKS``, defined in :mod:`rlvr.tasks.math_norm` so
+that ``rlvr.rewards`` can import it without importing this module back). Gold answers come from
 the dataset's answer column (``answer_format=boxed`` reads them with
 :func:`rlvr.tasks.answers.last_boxed`); the prompt text is the preset's system prompt
-(``conf/dataset/deepscaler.yaml``: "... Put the final answer in \\boxed{}."). The length-scaled
-``cosine`` variant is a shaping reward and lives in :mod:`rlvr.rewards.cosine`.
+(``conf/dataset/deepscaler.yaml``: "... Put the final answer in \\boxed{}.").
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
-
-from trl.rewards import accuracy_reward
 
 from rlvr.rewards.common import score_each
 from rlvr.rewards.registry import completion_text, register
-from rlvr.tasks.answers import answer_block, last_boxed
-from rlvr.tasks.math_norm import as_gold, as_number, canon_math, math_equal
+from rlvr.tasks.answers import answer_block, last_boxed, payload_answer
+from rlvr.tasks.math_norm import MATH_TASKS, read_gold, score_answer, score_boxed
 
-MATH_TASKS = ("math", "arith")
-
-
-def _echo_guard(text: str, gold: Any) -> bool:
-    """True when a number gold meets a boxed answer that is not a number literal (``47+38``)."""
-    if as_number(canon_math(gold)) is None:
-        return False
-    boxed = last_boxed(text)
-    return boxed is not None and as_number(canon_math(boxed)) is None
+__all__ = ["MATH_TASKS", "accuracy", "answer_tag", "score_answer_tag", "score_boxed"]
 
 
 @register("accuracy", tasks=MATH_TASKS)
-def accuracy(strict_numeric: bool = False):
-    """1.0 when the first ``\\boxed{}`` answer equals the gold (math-verify), else 0.0; ``None``
-    when the gold itself cannot be parsed.
+def accuracy(strict_numeric: bool = False, max_chars: int = 256):
+    """1.0 when the final answer equals the gold, else 0.0; ``None`` when the gold cannot be scored.
 
-    ``strict_numeric``: a number gold only matches a boxed number literal. Without it,
-    math-verify evaluates expressions, so ``\\boxed{47+38}`` scores 1.0 against the gold ``85``.
+    - The final answer is the content of the **last** ``\\boxed{...}`` (``\\boxed {7}`` with a space
+      counts; an unclosed last box, or none, is no answer: 0.0). Only that content is judged, so
+      ``\\boxed{85}, i.e. \\boxed{84}`` answers 84.
+    - Golds: a number, plain words (``Yes``, ``New York``: compared case-, whitespace- and
+      punctuation-insensitively, never as products of symbols), or math that math-verify parses;
+      anything else (``unparseable_latex``, ``5 apples``, empty) scores None.
+    - Percentages: ``50\\%``, ``50 \\%``, ``50%`` and ``50`` are the same answer, gold or answer
+      side; ``0.5`` is not ``50\\%`` (else ``0.5`` would equal ``50``).
+    - ``strict_numeric``: a number gold only matches a number literal (``\\frac{170}{2}`` counts).
+      Without it, math-verify evaluates expressions, so ``\\boxed{47+38}`` scores 1.0 against ``85``.
+    - ``max_chars``: answers longer than ``max(max_chars, 20 x gold)`` score 0.0 unparsed.
+
+    See :mod:`rlvr.tasks.math_norm` for the exact rules. Logs ``solution``, ``gold_parsed`` and
+    ``answer_parsed`` to the completions table when the trainer passes ``log_extra``.
     """
 
+    def one(completion: Any, gold: Any) -> float | None:
+        return score_boxed(completion_text(completion), gold, strict_numeric, max_chars)
+
     def reward(completions: list, solution: list, **kwargs: Any) -> list[float | None]:
-        raw = [completion_text(c) for c in completions]
-        texts = [[{"role": "assistant", "content": t}] for t in raw]
-        golds = [as_gold(s) for s in solution]
-        scores = accuracy_reward(texts, golds, log_extra=kwargs.get("log_extra"))
-        if strict_numeric:
-            scores = [0.0 if s and _echo_guard(t, g) else s for s, t, g in zip(scores, raw, solution, strict=True)]
+        scores = score_each("accuracy", one, completions, solution)
+        log_extra: Callable[[str, list], None] | None = kwargs.get("log_extra")
+        if callable(log_extra):
+            golds = [read_gold(s) for s in solution]
+            answers = [last_boxed(completion_text(c)) for c in completions]
+            log_extra("solution", list(solution))
+            log_extra("gold_parsed", ["[unscorable]" if g is None else g.describe() for g in golds])
+            log_extra("answer_parsed", ["[no box]" if a is None else a for a in answers])
         return scores
 
     return reward
 
 
 def score_answer_tag(text: str, gold: Any, strict_numeric: bool = True, max_chars: int = 256) -> float | None:
-    """1.0 when the last ``<answer>`` payload equals the gold after canonicalisation (or is
-    math-verify equivalent; number golds need a number literal with ``strict_numeric``), 0.0
-    otherwise, None when the gold is empty. Payloads longer than ``max(max_chars, 20 x gold)``
-    score 0.0 without parsing: no correct answer is that long, and parsing would be slow."""
-    gold_text = "" if gold is None else str(gold).strip()
-    if not canon_math(gold_text):
+    """1.0 when the last ``<answer>`` payload (or the last ``\\boxed{}`` inside it) answers the gold
+    under the rules of ``accuracy`` (number golds need a number literal with ``strict_numeric``),
+    0.0 otherwise, None when the gold cannot be scored. Payloads longer than
+    ``max(max_chars, 20 x gold)`` score 0.0 without parsing."""
+    read = read_gold(gold)
+    if read is None:
         return None
     payload = answer_block(text)
-    if payload is None or not payload.strip() or len(payload) > max(max_chars, 20 * len(gold_text)):
+    if payload is None or len(payload) > max(max_chars, 20 * len(read.content)):
         return 0.0
-    return 1.0 if math_equal(payload, gold_text, strict_numeric=strict_numeric) else 0.0
+    return score_answer(payload_answer(payload), read, strict_numeric, max_chars)
 
 
 @register("answer_tag", tasks=MATH_TASKS)
