@@ -20,7 +20,7 @@ candidates and fit the policy to it by weighted maximum likelihood.
 
        w_i = exp((log q_i + beta l_i) / (tau + beta)) / sum_j exp((log q_j + beta l_j) / (tau + beta)).
 
-   (``tests/test_objectives_maxent.py`` checks this against direct numerical maximisation of J.)
+   (``tests/objectives/test_maxent.py`` checks this against direct numerical maximisation of J.)
 
 The weights are constants for the policy update: :func:`maxent_weights` returns a detached tensor and
 :func:`maxent_loss` detaches whatever it is given.
