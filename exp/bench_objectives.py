@@ -41,7 +41,7 @@ def run_one(objective: str, seed: int, args: argparse.Namespace) -> dict:
         f"seed={seed}",
         f"exp_name=bench_objectives_{objective}",
         f"hydra.run.dir={run_dir}",
-        "print_config=false",
+        "print_config=none",
         *([f"training.max_steps={args.steps}"] if args.steps is not None else []),
         *args.overrides,
         *(args.maxent_overrides if objective == "maxent" else []),

@@ -36,7 +36,7 @@ def run_arm(arm: str, seed: int, args: argparse.Namespace) -> Path:
         f"eval.every_steps={args.eval_every}",
         f"eval.max_samples={args.eval_samples}",
         "training.save_strategy=no",
-        "print_config=false",
+        "print_config=none",
         "exp_name=bench_replay",
         f"hydra.run.dir={run_dir}",
         *args.overrides,

@@ -1,8 +1,9 @@
 """Train GRPO with a composed Hydra config: `uv run python exp/grpo_train.py [overrides]`.
 
-Thin on purpose: compose the config, hand it to `rlvr.run.run`. Errors the user can fix
-(config, data, paths) print one line and exit with status 2. A run stopped by preemption
-(a signal or $RLVR_PREEMPT_FILE, see rlvr.preemption) exits with status 75 after a checkpoint.
+Thin on purpose: compose the config, validate it (rlvr.config.to_typed), then import the heavy
+libraries and hand it to `rlvr.run.run`. Errors the user can fix (config, data, paths) print one
+line and exit with status 2; config errors do so before torch or TRL is imported. A run stopped by
+preemption (a signal or $RLVR_PREEMPT_FILE, see rlvr.preemption) exits with status 75 after a checkpoint.
 """
 
 from __future__ import annotations
@@ -14,10 +15,9 @@ from hydra.core.hydra_config import HydraConfig
 from loguru import logger
 from omegaconf import DictConfig
 
-from rlvr.config import moved_key_error, register_configs
+from rlvr.cli import help_text, override_error
+from rlvr.config import register_configs, to_typed
 from rlvr.errors import UserError
-from rlvr.preemption import PREEMPTED_EXIT_CODE, Preempted, chain_previous_handler
-from rlvr.run import run
 
 register_configs()
 
@@ -25,7 +25,15 @@ register_configs()
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")
 def main(cfg: DictConfig) -> float | None:
     try:
-        summary = run(cfg, HydraConfig.get().runtime.output_dir)
+        typed = to_typed(cfg)  # every value checked here, before any heavy import
+    except UserError as err:
+        logger.error(f"error: {err}")
+        sys.exit(2)
+    from rlvr.preemption import PREEMPTED_EXIT_CODE, Preempted, chain_previous_handler
+    from rlvr.run import run
+
+    try:
+        summary = run(typed, HydraConfig.get().runtime.output_dir, raw=cfg)
     except UserError as err:
         logger.error(f"error: {err}")
         sys.exit(2)
@@ -37,7 +45,10 @@ def main(cfg: DictConfig) -> float | None:
 
 
 if __name__ == "__main__":
-    if message := moved_key_error(sys.argv[1:]):
+    if "--help" in sys.argv[1:] or "-h" in sys.argv[1:]:
+        print(help_text())
+        sys.exit(0)
+    if message := override_error([a for a in sys.argv[1:] if not a.startswith("-")]):
         logger.error(f"error: {message}")
         sys.exit(2)
     main()

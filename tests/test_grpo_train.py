@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -10,7 +12,7 @@ import pytest
 import yaml
 
 from rlvr.tiny_model import TinyModelSpec, build_model, build_tokenizer
-from tests.helpers.cli import FAST, run_cli
+from tests.helpers.cli import FAST, ROOT, run_cli
 
 
 def read_jsonl(path: Path) -> list[dict]:
@@ -23,10 +25,18 @@ def assert_ok(proc) -> None:  # noqa: ANN001
 
 def test_default_run_writes_a_self_describing_run_dir(tmp_path: Path, cache_dir: Path) -> None:
     run_dir = tmp_path / "run"
-    overrides = [o for o in FAST if o != "print_config=false"]
+    overrides = [o for o in FAST if o != "print_config=none"]
     proc = run_cli([*overrides, "exp_name=e2e", "seed=3", "eval.every_steps=2", f"hydra.run.dir={run_dir}"], cache_dir)
     assert_ok(proc)
-    assert "learning_rate:" in proc.stdout  # the resolved config is printed
+    console = proc.stdout + proc.stderr
+    assert "training.learning_rate: 5e-05" in console  # print_config=diff: what differs from the defaults
+    assert "training.num_generations:" not in console  # ... and not the keys left at TRL's defaults
+    for key in ("run dir", "model ", "dataset ", "rewards", "overrides", "device", "finished: held-out accuracy"):
+        assert key in console, f"{key!r} missing from the console:\n{console}"
+    assert "{'loss'" not in console and "'loss'" in (run_dir / "train.log").read_text()  # raw dicts: log file only
+    assert "Writing model shards" not in console
+    # diff (~25 lines) + banner (8) + data/model/eval lines (~10) + progress (2 steps) + end banner (6)
+    assert len(console.splitlines()) < 70, console
     composed = yaml.safe_load((run_dir / ".hydra/config.yaml").read_text())
     assert composed["exp_name"] == "e2e" and composed["seed"] == 3
     metrics = read_jsonl(run_dir / "metrics.jsonl")
@@ -45,17 +55,22 @@ def test_default_run_writes_a_self_describing_run_dir(tmp_path: Path, cache_dir:
     assert (run_dir / "checkpoint-2/rlvr_state.json").exists()
     log = (run_dir / "train.log").read_text()
     assert "held-out greedy accuracy after" in log
+    card = (run_dir / "model/README.md").read_text()
+    assert summary["model"] in card and "[None]" not in card and "exp_name=e2e" in card
+    env = summary["environment"]
+    assert env["uv_lock_sha256"] and env["packages"]["trl"] and env["packages"]["torch"]
+    assert env["device"] == "cpu" and env["num_processes"] == 1 and env["git_dirty"] in (True, False)
 
 
 def test_resume_auto_continues_from_the_last_checkpoint(tmp_path: Path, cache_dir: Path) -> None:
     run_dir = tmp_path / "run"
-    assert_ok(run_cli([*FAST, f"hydra.run.dir={run_dir}", "eval.enabled=false"], cache_dir))
+    assert_ok(run_cli([*FAST, f"hydra.run.dir={run_dir}", "eval.after=false"], cache_dir))
     first = json.loads((run_dir / "summary.json").read_text())
     proc = run_cli(
         [
             *FAST,
             f"hydra.run.dir={run_dir}",
-            "eval.enabled=false",
+            "eval.after=false",
             "training.max_steps=4",
             "training.resume_from_checkpoint=auto",
         ],
@@ -65,10 +80,33 @@ def test_resume_auto_continues_from_the_last_checkpoint(tmp_path: Path, cache_di
     second = json.loads((run_dir / "summary.json").read_text())
     assert second["resumed_from"] == str(run_dir / "checkpoint-2")
     assert second["steps"] == 4
+    console = proc.stdout + proc.stderr
+    assert f"resumed    from {run_dir / 'checkpoint-2'} (step 2)" in console
+    assert "the first run's record" in console  # the "before" evaluation is not repeated ...
+    assert second["eval_before"] == first["eval_before"]  # ... its figures carry over
     # the generated-token counter is restored from the checkpoint, not restarted
     assert second["generated_tokens"] > first["generated_tokens"]
     steps = [m["step"] for m in read_jsonl(run_dir / "metrics.jsonl") if "reward" in m]
     assert steps == [1, 2, 3, 4]
+
+
+def test_same_seed_gives_the_same_run(tmp_path: Path, cache_dir: Path) -> None:
+    runs = []
+    for name in ("a", "b"):
+        run_dir = tmp_path / name
+        assert_ok(
+            run_cli([*FAST, "training.max_steps=3", "training.save_strategy=no", f"hydra.run.dir={run_dir}"], cache_dir)
+        )
+        rows = [m for m in read_jsonl(run_dir / "metrics.jsonl") if "reward" in m]
+        summary = json.loads((run_dir / "summary.json").read_text())
+        runs.append(
+            (
+                [(m["loss"], m["reward"], m["generated_tokens"]) for m in rows],
+                summary["accuracy_before"],
+                summary["accuracy_after"],
+            )
+        )
+    assert runs[0] == runs[1]
 
 
 def test_local_multirun_sweeps_overrides(tmp_path: Path, cache_dir: Path) -> None:
@@ -143,21 +181,70 @@ BAD_INPUTS = [
     (["training.maxent_tau=0.5"], "training.maxent_tau was moved: use objective.tau"),
     (["training.kl_target=0.05"], "training.kl_target was moved: use objective.kl_ctl.target"),
     (["training=maxent"], "training=maxent was replaced: use objective=maxent"),
+    (["model=schema"], "model=schema: not an option of model; choose one of: qwen2.5_1.5b_instruct, qwen3_0.6b, tiny"),
+    (["dataset=nope"], "dataset=nope: not an option of dataset"),
+    (["training.learning_rate=-1"], "training.learning_rate must be >= 0"),
+    (["model.generation_kwargs.temperature=0"], "model.generation_kwargs.temperature must be > 0"),
+    (["model.generation_kwargs.max_new_tokens=0"], "model.generation_kwargs.max_new_tokens must be >= 1"),
+    (["replay=ucb", "replay.ratio_schedule=linear", "replay.ratio_start=2"], "replay.ratio_start must be in [0, 1]"),
+    (["dataset.generator=null", "dataset.path={empty}"], "is empty"),
+    (["dataset.generator=null", "dataset.path={broken}"], "broken.jsonl line 2 is not valid JSON"),
+    (["model.name_or_path={empty_dir}"], "has no config.json"),
 ]
+
+
+def bad_files(root: Path) -> dict[str, Path]:
+    """An empty .jsonl, a .jsonl whose second line is cut off, and an empty directory posing as a model."""
+    (root / "empty.jsonl").write_text("")
+    (root / "broken.jsonl").write_text('{"problem": "1+1", "answer": "2"}\n{"problem": "2+2", "answer": \n')
+    (root / "empty_model").mkdir()
+    return {"empty": root / "empty.jsonl", "broken": root / "broken.jsonl", "empty_dir": root / "empty_model"}
 
 
 @pytest.mark.parametrize(("overrides", "message"), BAD_INPUTS, ids=[m for _, m in BAD_INPUTS])
 def test_bad_input_gives_one_clear_line_and_nonzero_exit(
     overrides: list[str], message: str, tmp_path: Path, cache_dir: Path, local_hub_copies: tuple[Path, Path]
 ) -> None:
-    data = local_hub_copies[1]
+    files = bad_files(tmp_path)
+    files["data"] = local_hub_copies[1]
     run_dir = tmp_path / "run"
-    proc = run_cli([*FAST, *[o.format(data=data) for o in overrides], f"hydra.run.dir={run_dir}"], cache_dir)
+    proc = run_cli([*FAST, *[o.format(**files) for o in overrides], f"hydra.run.dir={run_dir}"], cache_dir)
     assert proc.returncode == 2
     output = proc.stdout + proc.stderr
     errors = [line for line in output.splitlines() if "| ERROR" in line]
     assert len(errors) == 1 and message in errors[0], output[-2000:]
     assert "Traceback" not in output
+
+
+@pytest.mark.parametrize(
+    "overrides", [["training.learning_rate=-1"], ["replay=ucb", "replay.ratio=2"], ["training.maxent_tau=1"]]
+)
+def test_config_errors_are_reported_before_torch_or_trl_is_imported(tmp_path: Path, overrides: list[str]) -> None:
+    """Ordering, not timing: with -X importtime Python lists every module it imported before exiting."""
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", str(ROOT / "exp/grpo_train.py"), *overrides, f"hydra.run.dir={tmp_path}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    imported = {line.rsplit("|", 1)[-1].strip() for line in proc.stderr.splitlines() if line.startswith("import time:")}
+    assert imported and not imported & {"torch", "trl", "transformers", "datasets"}
+
+
+def test_help_lists_only_selectable_options() -> None:
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "exp/grpo_train.py"), "--help"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0
+    assert "schema" not in proc.stdout and "accelerate" not in proc.stdout.split("Any key")[0]
+    for option in ("tiny", "cpu_tiny", "maxent", "ucb", "wandb", "arith_mix", "hydra/launcher"):
+        assert option in proc.stdout
 
 
 def test_unknown_key_fails_before_anything_runs(tmp_path: Path, cache_dir: Path) -> None:

@@ -35,7 +35,7 @@ TINY = [
     "model.tiny.warmup_steps=20",
     "training.per_device_train_batch_size=16",
     "eval.max_samples=16",
-    "print_config=false",
+    "print_config=none",
 ]
 
 

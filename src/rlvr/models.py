@@ -24,8 +24,13 @@ def resolve_model_path(cfg: ModelConfig, cache_dir: str) -> str:
     if cfg.name_or_path == "tiny":
         return str(ensure_tiny_model(cfg.tiny, cache_dir))
     path = str(cfg.name_or_path)
-    if path.startswith(("/", "./", "../", "~")) and not Path(path).expanduser().exists():
+    local = Path(path).expanduser()
+    if path.startswith(("/", "./", "../", "~")) and not local.exists():
         raise UserError(f"model.name_or_path: directory {path} does not exist")
+    if local.is_dir() and not (local / "config.json").exists():
+        raise UserError(
+            f"model.name_or_path: {path} has no config.json: not a saved model (write one with save_pretrained)"
+        )
     return str(Path(path).expanduser()) if path.startswith("~") else path
 
 
@@ -51,7 +56,7 @@ def model_init_kwargs(cfg: ModelConfig) -> dict[str, Any]:
 def load_tokenizer(path: str, trust_remote_code: bool = False) -> PreTrainedTokenizerBase:
     try:
         tok = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
-    except OSError as err:
+    except (OSError, ValueError) as err:
         first = str(err).strip().splitlines()[0]
         raise UserError(f"model.name_or_path: cannot load a tokenizer from {path!r}: {first}") from None
     if tok.pad_token is None:

@@ -21,22 +21,27 @@ import numpy as np
 import torch as th
 from datasets import Dataset
 from loguru import logger
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
+from transformers import PrinterCallback, ProgressCallback
 
 from rlvr import preemption
 from rlvr.callbacks import MetricsJsonl, PeriodicEval
-from rlvr.checkpoints import resolve_resume
+from rlvr.checkpoints import find_last_checkpoint, resolve_resume
 from rlvr.config import RootConfig, to_typed
+from rlvr.console import ProgressLine, quiet_library_progress, setup_console
 from rlvr.data.loading import load_datasets
 from rlvr.data.prompts import filter_prompts_by_length
 from rlvr.errors import UserError
 from rlvr.evaluate import EvalResult, evaluate_accuracy
 from rlvr.models import load_model_and_tokenizer, lora_config
+from rlvr.reporting import end_banner, format_config, model_card, start_banner
 from rlvr.rewards import build_reward, build_rewards
-from rlvr.run_dir import git_commit, is_main_process
-from rlvr.tracking import close_wandb, setup_wandb
+from rlvr.run_dir import environment_info, git_commit, is_main_process
+from rlvr.tracking import close_wandb, setup_wandb, wandb_location
 from rlvr.trainers import RLVRTrainer, trainer_class
 from rlvr.trainers.args import grpo_args
+
+EVAL_BEFORE_FILE = "eval_before.json"  # the first run's "before" evaluation, reused on resume
 
 
 def seed_everything(seed: int) -> None:
@@ -116,20 +121,79 @@ def evaluate(built: Built, label: str) -> EvalResult:
     return result
 
 
-def run(cfg: RootConfig | DictConfig, run_dir: str | Path) -> dict[str, Any]:
-    """Train and evaluate one configuration; returns (and writes) the run summary."""
-    if isinstance(cfg, DictConfig) and cfg.get("print_config", True) and is_main_process():
-        print(OmegaConf.to_yaml(cfg, resolve=True), flush=True)
+def hydra_overrides() -> list[str]:
+    """The command-line overrides of the current Hydra job ([] outside one)."""
+    try:
+        from hydra.core.hydra_config import HydraConfig
+
+        return list(HydraConfig.get().overrides.task)
+    except (ImportError, ValueError):
+        return []
+
+
+def evaluate_before(built: Built, run_dir: Path) -> EvalResult | None:
+    """The "before" evaluation; a resumed run reads the first run's record instead of evaluating again."""
+    cfg = built.cfg
+    if not (cfg.eval.enabled and cfg.eval.before):
+        return None
+    record = run_dir / EVAL_BEFORE_FILE
+    if built.resume_from and record.exists():
+        result = EvalResult(**json.loads(record.read_text()))
+        logger.info(f"held-out greedy accuracy before: {result.accuracy:.3f} (from {record}, the first run's record)")
+        return result
+    result = evaluate(built, "before")
+    if is_main_process():
+        record.write_text(json.dumps(asdict(result), indent=2))
+    return result
+
+
+def use_progress_line(trainer: RLVRTrainer, cfg: RootConfig) -> None:
+    """Replace transformers' progress bar / printer with the one progress line of rlvr.console."""
+    trainer.remove_callback(ProgressCallback)
+    trainer.remove_callback(PrinterCallback)
+    completions = cfg.training.per_device_train_batch_size * trainer.accelerator.num_processes
+    trainer.add_callback(ProgressLine(cfg.logging.progress_every, completions))
+
+
+def run(cfg: RootConfig | DictConfig, run_dir: str | Path, raw: DictConfig | None = None) -> dict[str, Any]:
+    """Train and evaluate one configuration; returns (and writes) the run summary.
+
+    ``raw`` is the composed config before conversion (for ``print_config``); a ``DictConfig`` ``cfg`` serves too.
+    """
+    raw = raw if raw is not None else (cfg if isinstance(cfg, DictConfig) else None)
     cfg = to_typed(cfg)  # validated before anything heavy happens
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     start = time.time()
-    sink = logger.add(run_dir / "train.log", level="INFO") if is_main_process() else None
-    preemption.start(run_dir, is_main_process())  # SIGUSR1/SIGUSR2/SIGTERM or $RLVR_PREEMPT_FILE: stop at a step end
+    main = is_main_process()
+    restore_console = setup_console(cfg.logging.console == "verbose", main)
+    sink = logger.add(run_dir / "train.log", level="INFO") if main else None
+    quiet_library_progress()
+    preemption.start(run_dir, main)  # SIGUSR1/SIGUSR2/SIGTERM or $RLVR_PREEMPT_FILE: stop at a step end
+    overrides = hydra_overrides()
     try:
+        if raw is not None and main and (text := format_config(raw, cfg.print_config)):
+            logger.info(text)
         setup_wandb(cfg.logging, run_dir, cfg.tags)
         built = build(cfg, run_dir)
         trainer = built.trainer
+        device, processes = str(trainer.accelerator.device), trainer.accelerator.num_processes
+        model = trainer.accelerator.unwrap_model(trainer.model)
+        logger.info(
+            start_banner(
+                cfg,
+                run_dir=run_dir,
+                model_path=built.model_path,
+                n_params=sum(p.numel() for p in model.parameters()),
+                n_train=len(trainer.train_dataset),
+                n_held_out=len(built.held_out),
+                overrides=overrides,
+                device=device,
+                processes=processes,
+                resumed_from=built.resume_from,
+            )
+        )
+        use_progress_line(trainer, cfg)
         trainer.add_callback(
             PeriodicEval(
                 cfg.eval.every_steps,
@@ -138,9 +202,9 @@ def run(cfg: RootConfig | DictConfig, run_dir: str | Path) -> dict[str, Any]:
                 run_dir / "metrics.jsonl",
             )
         )
-        before = evaluate(built, "before") if cfg.eval.enabled and cfg.eval.before else None
+        before = evaluate_before(built, run_dir)
         train_out = trainer.train(resume_from_checkpoint=built.resume_from)
-        preemption.raise_if_stopped(trainer, run_dir, is_main_process())  # checkpoint saved: skip eval/summary
+        preemption.raise_if_stopped(trainer, run_dir, main)  # checkpoint saved: skip eval/summary
         after = evaluate(built, "after") if cfg.eval.enabled and cfg.eval.after else None
         summary: dict[str, Any] = {
             "exp_name": cfg.exp_name,
@@ -159,15 +223,22 @@ def run(cfg: RootConfig | DictConfig, run_dir: str | Path) -> dict[str, Any]:
             "resumed_from": built.resume_from,
             **trainer.summary_extra(),
             "git_commit": git_commit(),
+            "environment": environment_info(device, processes),
+            "overrides": overrides,
             "run_dir": str(run_dir),
         }
         trainer.save_model(str(run_dir / "model"))
-        if is_main_process():
+        if main:
             trainer.processing_class.save_pretrained(str(run_dir / "model"))
+            card = model_card(cfg, built.model_path, summary, overrides)
+            for where in (run_dir / "model", run_dir):  # TRL's own card names no base model
+                (where / "README.md").write_text(card)
             (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
-            logger.info(f"summary: {run_dir / 'summary.json'}")
+            last = find_last_checkpoint(run_dir)
+            logger.info(end_banner(summary, run_dir, str(last) if last else None, wandb_location()))
         return summary
     finally:
         close_wandb()
         if sink is not None:
             logger.remove(sink)
+        restore_console()

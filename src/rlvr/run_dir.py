@@ -1,8 +1,11 @@
-"""What a run directory records about where it came from: the process's role and the code's git commit."""
+"""What a run directory records about where it came from: the process's role, the git commit, the environment."""
 
 from __future__ import annotations
 
+import hashlib
+import importlib.metadata
 import os
+import platform
 import subprocess
 from pathlib import Path
 
@@ -30,3 +33,34 @@ def git_commit(cwd: Path | None = None) -> str | None:
     except (OSError, subprocess.SubprocessError):
         return None
     return f"{sha}-dirty" if dirty else sha
+
+
+PINNED_PACKAGES = ("torch", "transformers", "trl", "accelerate", "peft", "datasets", "vllm", "deepspeed")
+
+
+def lock_hash(root: Path | None = None) -> str | None:
+    """sha256 of the repository's uv.lock (the exact environment ``uv sync --frozen`` rebuilds), if present."""
+    path = (root or Path(__file__).resolve().parents[2]) / "uv.lock"
+    if not path.exists():
+        return None
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def environment_info(device: str, num_processes: int) -> dict[str, object]:
+    """What pins a run's environment: lock hash, versions in use (None when absent), device, processes, git."""
+    versions: dict[str, str | None] = {}
+    for name in PINNED_PACKAGES:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = None
+    commit = git_commit()
+    return {
+        "uv_lock_sha256": lock_hash(),
+        "packages": versions,
+        "python": platform.python_version(),
+        "device": device,
+        "num_processes": num_processes,
+        "git_commit": commit.removesuffix("-dirty") if commit else None,
+        "git_dirty": commit.endswith("-dirty") if commit else None,
+    }

@@ -34,3 +34,14 @@ def close_wandb() -> None:
             wandb.finish()
     except Exception as err:  # never let logging teardown hide the real outcome
         logger.warning(f"wandb.finish failed: {err}")
+
+
+def wandb_location() -> str | None:
+    """The current wandb run's URL (online) or local directory (offline), if a run is open."""
+    try:
+        import wandb
+    except ImportError:
+        return None
+    if wandb.run is None:
+        return None
+    return wandb.run.url or wandb.run.dir

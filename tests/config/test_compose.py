@@ -40,11 +40,18 @@ def test_default_config_is_the_offline_recipe() -> None:
 
 
 def test_training_group_is_exactly_the_grpo_config_fields_rlvr_does_not_set() -> None:
+    import trl
     from trl import GRPOConfig
+
+    from rlvr.config import grpo_fields
+    from rlvr.config.snapshot import grpo_fields_from_trl
 
     trl_fields = {f.name for f in dataclasses.fields(GRPOConfig) if f.init and not f.name.startswith("_")}
     ours = {f.name for f in dataclasses.fields(TrainingConfig)}
     assert ours == trl_fields - set(MANAGED)
+    assert (grpo_fields.TRL_VERSION, grpo_fields.FIELDS) == (trl.__version__, grpo_fields_from_trl()), (
+        "src/rlvr/config/grpo_fields.py is stale for the installed TRL: run `uv run python -m rlvr.config.snapshot`"
+    )
 
 
 @pytest.mark.parametrize(

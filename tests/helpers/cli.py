@@ -16,7 +16,7 @@ FAST = [
     "training.per_device_train_batch_size=16",
     "training.save_steps=2",
     "eval.max_samples=16",
-    "print_config=false",
+    "print_config=none",
 ]
 
 

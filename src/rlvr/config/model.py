@@ -37,6 +37,23 @@ class GenerationKwargs:
     min_p: float | None = None
     repetition_penalty: float = 1.0
 
+    def __post_init__(self) -> None:
+        if self.max_new_tokens < 1:
+            raise UserError(f"model.generation_kwargs.max_new_tokens must be >= 1, got {self.max_new_tokens}")
+        if not self.temperature > 0:
+            raise UserError(
+                f"model.generation_kwargs.temperature must be > 0, got {self.temperature}: GRPO rollouts sample "
+                "(greedy decoding would give every completion of a group the same reward)"
+            )
+        if not 0 < self.top_p <= 1:
+            raise UserError(f"model.generation_kwargs.top_p must be in (0, 1], got {self.top_p}")
+        if self.top_k < 0:
+            raise UserError(f"model.generation_kwargs.top_k must be >= 0 (0: off), got {self.top_k}")
+        if self.min_p is not None and not 0 <= self.min_p <= 1:
+            raise UserError(f"model.generation_kwargs.min_p must be in [0, 1] or null, got {self.min_p}")
+        if not self.repetition_penalty > 0:
+            raise UserError(f"model.generation_kwargs.repetition_penalty must be > 0, got {self.repetition_penalty}")
+
 
 @dataclass
 class LoraSettings:

@@ -14,6 +14,8 @@ from rlvr.config.rewards import RewardsConfig
 from rlvr.config.training import TrainingConfig
 from rlvr.errors import UserError
 
+PRINT_ALIASES = {"false": "none", "no": "none", "off": "none", "true": "full", "yes": "full"}
+
 
 @dataclass
 class PathsConfig:
@@ -36,9 +38,13 @@ class RootConfig:
     exp_name: str = "default"
     seed: int = 0
     tags: list[str] = field(default_factory=list)
-    print_config: bool = True
+    print_config: str = "diff"  # diff: keys that differ from the defaults | full: the resolved tree | none
+
 
     def __post_init__(self) -> None:
+        self.print_config = PRINT_ALIASES.get(str(self.print_config).lower(), str(self.print_config).lower())
+        if self.print_config not in ("diff", "full", "none"):
+            raise UserError(f"print_config: {self.print_config!r} is not one of diff, full, none")
         if self.seed < 0:
             raise UserError(f"seed must be >= 0, got {self.seed}")
         self.objective.check_with(int(self.training.num_generations or 8), float(self.training.beta or 0.0))

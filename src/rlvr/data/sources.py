@@ -12,6 +12,7 @@ worked solutions), is kept as ``reference_solution``.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -61,6 +62,36 @@ def _looks_local(path: str) -> bool:
     return path.startswith(("/", "./", "../", "~")) or Path(path).suffix in FILE_FORMATS or Path(path).exists()
 
 
+def check_data_file(path: Path, key: str) -> None:
+    """Reject an empty file, or a JSON-lines file with a line that is not a JSON object, naming file and line."""
+    if path.stat().st_size == 0 or not path.read_bytes().strip():
+        raise UserError(f"{key}: {path} is empty")
+    if path.suffix != ".jsonl":
+        return
+    with path.open(encoding="utf-8", errors="replace") as f:
+        for number, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as err:
+                raise UserError(f"{key}: {path} line {number} is not valid JSON ({err.msg})") from None
+            if not isinstance(row, dict):
+                raise UserError(f"{key}: {path} line {number} is not a JSON object")
+
+
+def load_files(files: list[Path], fmt: str, key: str) -> Dataset:
+    """Data files of one format as one dataset; a file the loader cannot read is named in a one-line error."""
+    for file in files:
+        check_data_file(file, key)
+    try:
+        return load_dataset(fmt, data_files=[str(p) for p in files], split="train")
+    except Exception as err:  # a malformed csv/parquet/json: the user's file to fix
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        names = ", ".join(str(p) for p in files[:3]) + (" ..." if len(files) > 3 else "")
+        raise UserError(f"{key}: cannot read {names}: {first}") from None
+
+
 def load_source(path: str, split: str, config_name: str | None = None, key: str = "dataset.path") -> Dataset:
     """Load one split from a hub id, a ``save_to_disk`` directory, or data files."""
     local = Path(path).expanduser()
@@ -76,11 +107,11 @@ def load_source(path: str, split: str, config_name: str | None = None, key: str 
         if not files:
             raise UserError(f"{key}: directory {path} holds no dataset (save_to_disk output or data files)")
         fmt = FILE_FORMATS[files[0].suffix]
-        return load_dataset(fmt, data_files=[str(p) for p in files if FILE_FORMATS[p.suffix] == fmt], split="train")
+        return load_files([p for p in files if FILE_FORMATS[p.suffix] == fmt], fmt, key)
     if local.suffix in FILE_FORMATS:
         if not local.exists():
             raise UserError(f"{key}: file {path} does not exist")
-        return load_dataset(FILE_FORMATS[local.suffix], data_files=str(local), split="train")
+        return load_files([local], FILE_FORMATS[local.suffix], key)
     if _looks_local(path):
         raise UserError(f"{key}: {path} does not exist")
     try:

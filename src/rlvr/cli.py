@@ -1,0 +1,92 @@
+"""What ``exp/grpo_train.py`` does before Hydra composes anything: ``--help`` and override checks.
+
+Light on purpose (no torch, no TRL): a mistyped option or a moved key is answered in about a second.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+from rlvr.config.legacy import moved_key_error
+
+CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
+# Selectable config groups (folders of conf/ that hold options) and what each one chooses.
+GROUPS = {
+    "model": "the policy: the offline tiny model or a hub / local checkpoint, dtype, sampling, LoRA",
+    "dataset": "where prompts come from: a generator, a hub id, local files, or a mixture",
+    "training": "TRL GRPOConfig fields by name (batch, steps, learning rate, vLLM, ...)",
+    "objective": "the loss: grpo or maxent, with the adaptive KL / entropy controllers",
+    "rewards": "the weighted reward functions (task-routed)",
+    "replay": "prioritised prompt replay (none or ucb)",
+    "logging": "metrics besides metrics.jsonl: none or wandb",
+    "experiment": "full recipes that set several groups at once",
+}
+HYDRA_GROUPS = {"hydra/launcher": "where a -m sweep runs: basic (default), slurm, slurm_local"}
+
+
+def group_options(group: str) -> list[str]:
+    """The options of a group: the YAML files under ``conf/<group>/``."""
+    return sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml"))
+
+
+def first_comment(path: Path) -> str:
+    """The first comment line of a YAML option (its one-line description), or ''."""
+    for line in path.read_text().splitlines():
+        text = line.strip()
+        if text.startswith("#") and not text.startswith("# @package"):
+            return text.lstrip("# ").strip()
+        if text and not text.startswith("#"):
+            break
+    return ""
+
+
+def override_error(overrides: list[str]) -> str | None:
+    """One line for the first override that names a moved key, an internal option or an unknown option."""
+    if message := moved_key_error(overrides):
+        return message
+    for override in overrides:
+        text = override.lstrip("+~")
+        key, sep, value = text.partition("=")
+        if not sep or key not in GROUPS or value in ("", "null") or "," in value or "(" in value:
+            continue  # not a group choice, or a sweep / glob over options that Hydra expands
+        options = group_options(key)
+        if value not in options:
+            return f"{key}={value}: not an option of {key}; choose one of: {', '.join(options)}"
+    return None
+
+
+def help_text(script: str = "exp/grpo_train.py") -> str:
+    """``--help``: the selectable options of every group, with a line on each, and how to override."""
+    lines = [
+        f"usage: uv run python {script} [group=option ...] [key=value ...] [-m for a sweep]",
+        "",
+        "Config groups (choose one option each; the default is marked *):",
+    ]
+    defaults = _default_choices()
+    for group, what in GROUPS.items():
+        lines.append(f"  {group:<11} {what}")
+        for option in group_options(group):
+            star = "*" if defaults.get(group) == option else " "
+            desc = textwrap.shorten(first_comment(CONF_DIR / group / f"{option}.yaml"), 88, placeholder=" ...")
+            lines.append(f"    {star} {option:<26} {desc}")
+    for group, what in HYDRA_GROUPS.items():
+        lines.append(f"  {group:<11} {what}")
+    lines += [
+        "",
+        "Any key can be overridden: training.learning_rate=1e-5 model.generation_kwargs.temperature=0.7 seed=3",
+        "Sweeps: -m seed=0,1,2 objective=grpo,maxent   (hydra/launcher=slurm submits them as a job array)",
+        "Print the composed config without running: --cfg job   Hydra's own flags: --hydra-help",
+        "Reference of every key: docs/configuration.md",
+    ]
+    return "\n".join(lines)
+
+
+def _default_choices() -> dict[str, str]:
+    choices: dict[str, str] = {}
+    for line in (CONF_DIR / "config.yaml").read_text().splitlines():
+        text = line.split("#")[0].strip()
+        if text.startswith("- ") and ":" in text:
+            group, _, option = text[2:].partition(":")
+            choices[group.strip()] = option.strip()
+    return choices
