@@ -49,7 +49,8 @@ def test_training_group_is_exactly_the_grpo_config_fields_rlvr_does_not_set() ->
     trl_fields = {f.name for f in dataclasses.fields(GRPOConfig) if f.init and not f.name.startswith("_")}
     ours = {f.name for f in dataclasses.fields(TrainingConfig)}
     assert ours == trl_fields - set(MANAGED)
-    assert (grpo_fields.TRL_VERSION, grpo_fields.FIELDS) == (trl.__version__, grpo_fields_from_trl()), (
+    snapshot = (grpo_fields.TRL_VERSION, grpo_fields.FIELDS)
+    assert snapshot == (trl.__version__, grpo_fields_from_trl()), (
         "src/rlvr/config/grpo_fields.py is stale for the installed TRL: run `uv run python -m rlvr.config.snapshot`"
     )
 
