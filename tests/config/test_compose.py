@@ -10,7 +10,7 @@ import pytest
 from hydra.errors import ConfigCompositionException
 from omegaconf.errors import ConfigKeyError, ValidationError
 
-from rlvr.checkpoints import resolve_resume
+from rlvr.checkpoints import mark_complete, resolve_resume
 from rlvr.config import MANAGED, RootConfig, TrainingConfig, to_typed
 from rlvr.errors import UserError
 from rlvr.trainers.args import grpo_args
@@ -93,8 +93,9 @@ def test_resume_auto_picks_the_newest_complete_checkpoint(tmp_path: Path) -> Non
     for step, complete in [(2, True), (10, True), (12, False)]:
         ckpt = tmp_path / f"checkpoint-{step}"
         ckpt.mkdir()
+        (ckpt / "trainer_state.json").write_text("{}")
         if complete:
-            (ckpt / "trainer_state.json").write_text("{}")
+            mark_complete(ckpt, step)
     cfg = typed_cfg(["training.resume_from_checkpoint=auto"])
     assert resolve_resume(cfg.training.resume_from_checkpoint, tmp_path) == str(tmp_path / "checkpoint-10")
     assert resolve_resume(None, tmp_path) is None

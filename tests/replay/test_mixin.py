@@ -1,6 +1,7 @@
 """The replay mixin on real tiny GRPO runs: replayed groups reach generation, statistics flow
-back, the buffer is saved in every checkpoint and restored exactly on resume, and two
-processes keep identical buffers."""
+back, the buffer is saved in every checkpoint and restored exactly on resume (with the run's
+changed ``replay.*`` settings applied), success and failure are judged on the correctness
+reward, and two processes keep identical buffers."""
 
 from __future__ import annotations
 
@@ -12,9 +13,13 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch as th
 
 from rlvr.replay.buffer import ReplayBuffer
+from rlvr.replay.keys import prompt_key
+from rlvr.run import build
 from tests.helpers.cli import FAST, ROOT, cli_env, run_cli
+from tests.helpers.config import compose_cfg
 
 REPLAY = [
     "replay=ucb",
@@ -138,3 +143,123 @@ def test_easy_pool_follows_its_schedule(tmp_path: Path, cache_dir: Path) -> None
     assert [r["replay/easy_ratio"] for r in rows] == [1.0, 1.0, 0.0]
     assert "replay/reward_easy" in rows[0] and "replay/reward_fresh" not in rows[0]
     assert rows[1]["replay/buffer_size"] == 0  # EASY groups are never admitted to the buffer
+
+
+# -- the feedback path and resume, in process on the real trainer ---------------------------------------------------
+# No generation here: the scored per-function rewards of a generation batch are constructed and fed through the
+# mixin's feedback path (replay_feedback, what after_scoring calls).
+IN_PROCESS = [o for o in FAST if not o.startswith(("training.max_steps", "training.save_steps"))] + [
+    "training.save_strategy=no",
+    "eval.enabled=false",
+    "replay=ucb",
+]
+
+
+def built_trainer(overrides: list[str], run_dir: Path, cache_dir: Path, monkeypatch: pytest.MonkeyPatch):  # noqa: ANN201
+    monkeypatch.setenv("RLVR_CACHE_DIR", str(cache_dir))
+    return build(compose_cfg([*IN_PROCESS, *overrides]), run_dir).trainer
+
+
+def prompt_rows(trainer, n: int, start: int = 0) -> list[dict]:  # noqa: ANN001
+    return [dict(trainer.train_dataset[i]) for i in range(start, start + n)]
+
+
+def feed(trainer, rows: list[dict], origins: list[str], per_func: list[list[list[float]]]) -> None:  # noqa: ANN001
+    """One scored generation batch: ``per_func[g]`` is group g's rewards, one list per reward function."""
+    k = trainer.num_generations
+    cols = [th.tensor([funcs[f] for funcs in per_func], dtype=th.float32) for f in range(len(per_func[0]))]
+    trainer.scored_rewards = th.stack([c.reshape(-1) for c in cols], dim=1)  # (groups * k, n_funcs)
+    assert trainer.scored_rewards.shape == (len(rows) * k, len(trainer.reward_funcs))
+    trainer.replay_pending = {"keys": [prompt_key(r["prompt"]) for r in rows], "origins": origins, "rows": rows}
+    trainer.replay_feedback()
+
+
+def test_success_and_failure_are_judged_on_the_correctness_reward(
+    tmp_path: Path, cache_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # rewards=math_format: accuracy (the correctness reward) + think_format + tag_count (shaping)
+    trainer = built_trainer(["rewards=math_format", "replay.retire_after=2"], tmp_path, cache_dir, monkeypatch)
+    assert [f.__name__ for f in trainer.reward_funcs] == ["accuracy", "think_format", "tag_count"]
+    assert trainer.correctness_columns() == [0]
+    trainer.reward_weights = th.tensor([0.5, 0.2, 0.2])  # a correct answer alone scores 0.5 < success_threshold
+    k = trainer.num_generations
+    alt = [float(i % 2) for i in range(k)]  # 1, 0, 1, 0, ...
+    ones, zeros = [1.0] * k, [0.0] * k
+    wrong, half, flat = prompt_rows(trainer, 3)
+    feed(
+        trainer,
+        [wrong, half, flat],
+        ["fresh"] * 3,
+        [
+            [zeros, alt, ones],  # all wrong, some well formatted: shaped 0.4 / 0.2, varies
+            [alt, ones, ones],  # half solved: shaped 0.9 / 0.4
+            [zeros, ones, ones],  # all wrong, all formatted: shaped 0.4 throughout
+        ],
+    )
+    buf = trainer.replay_buffer
+    assert prompt_key(wrong["prompt"]) not in buf  # formatting alone is not informative
+    assert prompt_key(flat["prompt"]) not in buf
+    entry = buf.entry(prompt_key(half["prompt"]))
+    assert entry is not None and entry["successes"] == k // 2  # solved although the shaped reward is 0.9 < 1
+    assert entry["learnability"] == pytest.approx(float(th.tensor([0.9, 0.4] * (k // 2)).var(unbiased=False)))
+
+    # replayed twice, all wrong but variously formatted: all failed twice in a row -> retired (retire_after=2)
+    for _ in range(2):
+        feed(trainer, [half], ["replay"], [[zeros, alt, ones]])
+    assert prompt_key(half["prompt"]) not in buf and buf.retirements == 1
+
+    # admit=success: an all-correct group whose shaped reward stays below 1 is solved, and admitted
+    trainer.replay_cfg.admit = "success"
+    (solved,) = prompt_rows(trainer, 1, start=3)
+    feed(trainer, [solved], ["fresh"], [[ones, alt, ones]])  # shaped 0.9 / 0.7
+    assert buf.entry(prompt_key(solved["prompt"]))["successes"] == k
+
+
+def test_resume_applies_the_runs_changed_replay_settings(
+    tmp_path: Path, cache_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = built_trainer(["replay.retire_after=0"], tmp_path / "a", cache_dir, monkeypatch)
+    k = first.num_generations
+    alt, ones, zeros = [float(i % 2) for i in range(k)], [1.0] * k, [0.0] * k
+    rows = prompt_rows(first, 4)
+    feed(first, rows, ["fresh"] * 4, [[alt], [alt], [alt], [[1.0] + [0.0] * (k - 1)]])  # 4 informative
+    for _ in range(3):  # the 4th prompt: all failed three pulls in a row (no retirement at retire_after=0)
+        feed(first, rows[3:], ["replay"], [[zeros]])
+    feed(first, rows[2:3], ["replay"], [[ones]])  # the 3rd: one all-solved pull
+    assert len(first.replay_buffer) == 4
+    folder = tmp_path / "checkpoint-9"
+    folder.mkdir()
+    first.save_extra(folder)
+    saved_digest = first.replay_buffer.digest()
+
+    changed = [
+        "replay.capacity=3",
+        "replay.sampling=proportional",
+        "replay.ucb_c=0.7",
+        "replay.temperature=0.5",
+        "replay.retire_after=3",
+        "replay.success_threshold=0.5",
+    ]
+    second = built_trainer(changed, tmp_path / "b", cache_dir, monkeypatch)
+    second.load_extra(folder)
+    buf = second.replay_buffer
+    assert second.replay_saved_digest == saved_digest
+    assert (buf.capacity, buf.sampling, buf.ucb_c, buf.temperature) == (3, "proportional", 0.7, 0.5)
+    assert (buf.retire_after, buf.success_threshold) == (3, 0.5)
+    keys = [prompt_key(r["prompt"]) for r in rows]
+    # retire_after=3: the prompt failed three pulls in a row retires at once; capacity 3 then holds the rest
+    assert keys[3] not in buf and buf.retirements == 1
+    assert set(buf.keys()) == set(keys[:3]) and buf.evictions == 0
+    second.replay_buffer.reconfigure(capacity=2)  # shrinking below the size evicts the lowest priority
+    assert keys[2] not in buf and len(buf) == 2 and buf.evictions == 1  # the all-solved pull lowered its variance
+    assert second.replay_buffer.sample(2) and buf.sampling == "proportional"
+
+
+def test_unchanged_replay_settings_leave_the_restored_buffer_as_saved(
+    tmp_path: Path, cache_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    trainer = built_trainer([], tmp_path, cache_dir, monkeypatch)
+    k = trainer.num_generations
+    feed(trainer, prompt_rows(trainer, 2), ["fresh"] * 2, [[[float(i % 2) for i in range(k)]]] * 2)
+    digest = trainer.replay_buffer.digest()
+    assert trainer.apply_replay_config() == {} and trainer.replay_buffer.digest() == digest

@@ -7,11 +7,13 @@ from __future__ import annotations
 import inspect
 
 import pytest
+import torch as th
 import trl
 from transformers import Trainer
 
 from rlvr.objectives.mixin import ObjectivesMixin
 from rlvr.replay.mixin import ReplayMixin
+from rlvr.rewards import build_reward
 from rlvr.trainers import GRPOTrainer, ReplayGRPOTrainer, trainer_class
 from rlvr.trainers.base import CALLED_PRIVATE, OVERRIDDEN_PRIVATE, RLVRTrainer
 from tests.helpers.config import typed_cfg
@@ -68,3 +70,26 @@ def test_trainer_class_assembles_the_mixins_the_config_asks_for() -> None:
     assert trainer_class(typed_cfg(["replay=ucb"])) is ReplayGRPOTrainer
     mro = ReplayGRPOTrainer.__mro__
     assert mro.index(ReplayMixin) < mro.index(ObjectivesMixin) < mro.index(RLVRTrainer) < mro.index(trl.GRPOTrainer)
+
+
+def test_correctness_rewards_take_each_rows_task_verifier_not_the_shaping() -> None:
+    # rewards=mixture + a format reward: accuracy serves math rows, rush_hour_exact rush-hour rows (None elsewhere)
+    trainer = object.__new__(RLVRTrainer)  # only the reward bookkeeping is used: no TRL set-up needed
+    trainer.reward_funcs = [build_reward(n) for n in ("think_format", "accuracy", "rush_hour_exact", "tag_count")]
+    trainer.reward_weights = th.tensor([0.2, 1.0, 1.0, 0.2])
+    nan = float("nan")
+    trainer.scored_rewards = th.tensor(
+        [
+            [1.0, 0.0, nan, 1.0],  # math row, wrong but well formatted
+            [0.0, 1.0, nan, 0.0],  # math row, right
+            [1.0, nan, 1.0, 0.5],  # rush-hour row, solved
+            [1.0, nan, nan, 1.0],  # a row no correctness reward serves
+        ]
+    )
+    assert trainer.correctness_columns() == [1, 2]
+    got = trainer.correctness_rewards()
+    assert got[:3].tolist() == [0.0, 1.0, 1.0] and th.isnan(got[3])
+    assert trainer.weighted_rewards().tolist() == pytest.approx([0.4, 1.0, 1.3, 0.4])
+    trainer.reward_funcs = [build_reward("think_format")]
+    trainer.scored_rewards = th.tensor([[1.0]])
+    assert trainer.correctness_columns() == [] and th.isnan(trainer.correctness_rewards()).all()

@@ -57,8 +57,8 @@ class ReplayConfig:
     ratio_points: list[Any] = field(default_factory=list)  # piecewise: [[step, ratio], ...]
     min_size: int = 8  # replay starts once the buffer holds this many prompts
     warmup_steps: int = 0  # ... and not before this optimizer step
-    admit: str = "informative"  # informative: reward variance > 0 | success: at least one correct completion
-    success_threshold: float = 1.0  # a completion with reward >= this counts as solved
+    admit: str = "informative"  # informative: correctness varies within the group | success: >= 1 correct completion
+    success_threshold: float = 1.0  # a completion whose correctness reward is >= this counts as solved
     retire_after: int = 3  # retire a prompt all-solved or all-failed this many pulls in a row (0: never)
     easy: EasyPoolConfig = field(default_factory=EasyPoolConfig)
 
@@ -83,6 +83,10 @@ class ReplayConfig:
         check_points(self.ratio_points, "replay.ratio_points")
         if self.admit not in ADMITS:
             raise UserError(f"replay.admit: {self.admit!r} is not one of {', '.join(ADMITS)}")
+        if not self.success_threshold > 0:
+            raise UserError(
+                f"replay.success_threshold must be > 0 (a correctness reward above it is a solve), got {self.success_threshold}"
+            )
         if self.min_size < 1:
             raise UserError(f"replay.min_size must be >= 1, got {self.min_size}")
         if self.warmup_steps < 0:

@@ -68,9 +68,11 @@ from rlvr.replay.select import (
     ucb_top_k,
 )
 
-__all__ = ["ReplayBuffer", "SAMPLING_MODES"]
+__all__ = ["RECONFIGURABLE", "ReplayBuffer", "SAMPLING_MODES"]
 
 SAMPLING_MODES = ("ucb", "proportional")
+# Settings :meth:`ReplayBuffer.reconfigure` may change on a live buffer (the others are fixed for its life).
+RECONFIGURABLE = ("capacity", "sampling", "ucb_c", "retire_after", "temperature", "success_threshold")
 FORMAT_VERSION = 1
 
 _INT_FIELDS = ("pulls", "n", "successes", "last_step", "consecutive_uniform", "admitted_step")
@@ -218,37 +220,54 @@ class ReplayBuffer:
         self._isp[idx] = 0.0
 
     # ------------------------------------------------------------------ stats
-    def _group_stats(self, rewards: Sequence[Any]) -> _GroupStats:
+    @staticmethod
+    def _flatten(groups: Sequence[Any], what: str) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """``(flat values, group sizes, 2-D array or None)`` of one sequence of groups (ragged allowed)."""
         try:
-            arr = np.asarray(rewards, dtype=np.float64)
+            arr = np.asarray(groups, dtype=np.float64)
         except ValueError:  # ragged groups
             arr = None
         if arr is not None and arr.ndim == 2 and arr.shape[1] > 0:
-            n = np.full(arr.shape[0], arr.shape[1], dtype=np.int64)
+            return arr.reshape(-1), np.full(arr.shape[0], arr.shape[1], dtype=np.int64), arr
+        parts = [np.asarray(r, dtype=np.float64) for r in groups]
+        if any(g.ndim != 1 for g in parts):
+            raise ValueError(f"ReplayBuffer: {what}s must hold one 1-D sequence of {what}s per group")
+        n = np.fromiter((len(g) for g in parts), dtype=np.int64, count=len(parts))
+        if (n == 0).any():
+            raise ValueError(f"ReplayBuffer: every {what} group needs at least one {what}")
+        return (np.concatenate(parts) if parts else np.zeros(0)), n, None
+
+    def _group_stats(self, rewards: Sequence[Any], outcomes: Sequence[Any] | None = None) -> _GroupStats:
+        """Statistics of reward groups; successes and uniform pulls are judged on ``outcomes`` (same shapes)
+        when given, else on ``rewards``."""
+        flat, n, arr = self._flatten(rewards, "reward")
+        if not np.isfinite(flat).all():
+            raise ValueError("ReplayBuffer: rewards must be finite (got NaN or inf)")
+        if arr is not None:
             mean = arr.mean(axis=1)
             m2 = np.square(arr - mean[:, None]).sum(axis=1)
-            succ_mask = arr >= self.success_threshold
-            succ = succ_mask.sum(axis=1).astype(np.int64)
-            uniform = succ_mask.all(axis=1) | (arr <= self.failure_threshold).all(axis=1)
-            flat = arr
         else:
-            groups = [np.asarray(r, dtype=np.float64) for r in rewards]
-            if any(g.ndim != 1 for g in groups):
-                raise ValueError("ReplayBuffer: rewards must hold one 1-D sequence of rewards per group")
-            n = np.fromiter((len(g) for g in groups), dtype=np.int64, count=len(groups))
-            if (n == 0).any():
-                raise ValueError("ReplayBuffer: every reward group needs at least one reward")
-            flat = np.concatenate(groups) if groups else np.zeros(0)
             starts = np.concatenate([[0], np.cumsum(n)[:-1]]) if len(n) else np.zeros(0, dtype=np.int64)
             mean = np.add.reduceat(flat, starts) / n if len(n) else np.zeros(0)
             m2 = np.add.reduceat(np.square(flat - np.repeat(mean, n)), starts) if len(n) else np.zeros(0)
-            succ_mask = flat >= self.success_threshold
-            fail_mask = flat <= self.failure_threshold
-            succ = np.add.reduceat(succ_mask.astype(np.int64), starts) if len(n) else np.zeros(0, dtype=np.int64)
-            fails = np.add.reduceat(fail_mask.astype(np.int64), starts) if len(n) else np.zeros(0, dtype=np.int64)
+        judged, judged_arr = flat, arr
+        if outcomes is not None:
+            judged, n_out, judged_arr = self._flatten(outcomes, "outcome")
+            if not np.array_equal(n_out, n):
+                raise ValueError("ReplayBuffer: outcomes must have the same group sizes as rewards")
+            if not np.isfinite(judged).all():
+                raise ValueError("ReplayBuffer: outcomes must be finite (got NaN or inf)")
+        if judged_arr is not None:
+            succ_mask = judged_arr >= self.success_threshold
+            succ = succ_mask.sum(axis=1).astype(np.int64)
+            uniform = succ_mask.all(axis=1) | (judged_arr <= self.failure_threshold).all(axis=1)
+        elif len(n):
+            starts = np.concatenate([[0], np.cumsum(n)[:-1]])
+            succ = np.add.reduceat((judged >= self.success_threshold).astype(np.int64), starts)
+            fails = np.add.reduceat((judged <= self.failure_threshold).astype(np.int64), starts)
             uniform = (succ == n) | (fails == n)
-        if not np.isfinite(flat).all():
-            raise ValueError("ReplayBuffer: rewards must be finite (got NaN or inf)")
+        else:
+            succ, uniform = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=bool)
         return _GroupStats(n, mean, m2, succ, uniform)
 
     def _merge(self, slots: np.ndarray, gs: _GroupStats, step: int) -> None:
@@ -308,18 +327,22 @@ class ReplayBuffer:
         return np.fromiter(map(self._slot_of.get, ks, repeat(-1)), dtype=np.int64, count=len(pos))
 
     # ------------------------------------------------------------------ public API
-    def update(self, keys: Sequence[str], rewards: Sequence[Any], step: int) -> int:
+    def update(
+        self, keys: Sequence[str], rewards: Sequence[Any], step: int, outcomes: Sequence[Any] | None = None
+    ) -> int:
         """Merge one scored group per key into its entry; unknown keys are ignored.
 
         Each group adds one pull; entries that reach ``retire_after`` consecutive uniform
         pulls retire. A key repeated in one call is merged once per occurrence, in order.
-        Returns the number of groups merged.
+        ``outcomes`` (optional, the same shapes as ``rewards``): the values successes and
+        uniform pulls are judged on (e.g. the correctness reward while ``rewards`` is the
+        shaped sum); by default the rewards themselves. Returns the number of groups merged.
         """
         if len(keys) != len(rewards):
             raise ValueError(f"ReplayBuffer.update: {len(keys)} keys but {len(rewards)} reward groups")
         if not len(keys):
             return 0
-        gs = self._group_stats(rewards)
+        gs = self._group_stats(rewards, outcomes)
         merged = 0
         for rnd in self._rounds(keys):
             found = self._lookup(keys, rnd)
@@ -333,7 +356,9 @@ class ReplayBuffer:
             merged += len(pos)
         return merged
 
-    def admit(self, rows: Sequence[dict[str, Any]], rewards: Sequence[Any], step: int) -> int:
+    def admit(
+        self, rows: Sequence[dict[str, Any]], rewards: Sequence[Any], step: int, outcomes: Sequence[Any] | None = None
+    ) -> int:
         """Offer scored prompts (one reward group per row) to the buffer.
 
         A row whose prompt is already held is merged into its entry (as :meth:`update`).
@@ -341,7 +366,8 @@ class ReplayBuffer:
         lowest-priority entry if its own priority (from its group alone) is strictly higher;
         ties among the lowest go to the least recently updated, then lowest slot. A new prompt
         whose first pulls already reach ``retire_after`` uniform pulls is not inserted.
-        Rows are stored as shallow copies. Returns the number of new entries inserted.
+        Rows are stored as shallow copies. ``outcomes``: as in :meth:`update`. Returns the
+        number of new entries inserted.
         """
         if len(rows) != len(rewards):
             raise ValueError(f"ReplayBuffer.admit: {len(rows)} rows but {len(rewards)} reward groups")
@@ -352,7 +378,7 @@ class ReplayBuffer:
             if not isinstance(row, dict) or "prompt" not in row:
                 raise ValueError("ReplayBuffer.admit: each row must be a dict with a 'prompt' column")
             keys.append(prompt_key(row["prompt"]))
-        gs = self._group_stats(rewards)
+        gs = self._group_stats(rewards, outcomes)
         step = int(step)
         inserted = 0
         for rnd in self._rounds(keys):
@@ -507,6 +533,42 @@ class ReplayBuffer:
         for name in _COUNTERS:
             out[name] = float(getattr(self, name))
         return out
+
+    # ------------------------------------------------------------------ settings
+    def reconfigure(self, **changes: Any) -> dict[str, tuple[Any, Any]]:
+        """Change settings of a live (e.g. just restored) buffer; returns ``{name: (old, new)}`` of the changed ones.
+
+        Only :data:`RECONFIGURABLE` settings may change (``ValueError`` names any other), and the
+        result must be a valid configuration (as the constructor checks). Effects:
+
+        - ``capacity``: growing only raises the bound; shrinking below the current size evicts the
+          lowest-priority entries at once (after any retirement below; ties: least recently
+          updated, then lowest slot), counted in ``evictions``.
+        - ``sampling``, ``ucb_c``, ``temperature``: priorities and sampling follow the new values
+          from the next call on (the statistics they are computed from do not depend on them).
+        - ``retire_after``: entries already at or above a lowered limit retire at once (counted in
+          ``retirements``); 0 stops retiring.
+        - ``success_threshold``: judges the groups merged from now on; ``successes`` and
+          ``consecutive_uniform`` counted so far keep the old threshold's verdicts.
+        """
+        unknown = sorted(set(changes) - set(RECONFIGURABLE))
+        if unknown:
+            raise ValueError(f"ReplayBuffer.reconfigure: {', '.join(unknown)} cannot change on a live buffer")
+        old = self._config()
+        changed = {k: (old[k], v) for k, v in changes.items() if v != old[k]}
+        if not changed:
+            return {}
+        ReplayBuffer(**{**old, **{k: new for k, (_, new) in changed.items()}})  # validates the result
+        for name, (_, value) in changed.items():
+            setattr(self, name, type(old[name])(value))
+        if "retire_after" in changed and self.retire_after > 0:  # first: retiring may make room
+            self._retire_check(np.flatnonzero(self._occupied[: self._high]))
+        excess = len(self._slot_of) - self.capacity
+        if excess > 0:
+            victims, _ = self._lowest(excess)
+            self._remove(victims)
+            self.evictions += len(victims)
+        return changed
 
     # ------------------------------------------------------------------ state
     def _config(self) -> dict[str, Any]:

@@ -6,10 +6,35 @@ prompt groups (whole groups: all ``num_generations`` copies of a prompt) with pr
 informative fresh prompts, updating the statistics of replayed ones). Completions are always generated fresh
 and advantages come from TRL's own code on the mixed batch, so training stays on-policy.
 
+Two rewards per completion are fed back. The **shaped** reward (``weighted_rewards()``: every reward function
+times its weight) drives the priority: learnability is its variance within the group. The **correctness**
+reward (``correctness_rewards()``: the row's task verifier, one of ``rlvr.rewards.registry.CORRECTNESS_REWARDS``
+such as ``accuracy``) decides success and failure: a completion is solved when its correctness >=
+``replay.success_threshold`` and failed when it is <= 0, so format or length shaping never makes an all-wrong
+group look solved, informative or unretirable. With it, ``admit=informative`` admits a fresh group whose
+correctness varies (some solved, some not), ``admit=success`` one with at least one solved completion, and an
+entry retires after ``retire_after`` pulls in a row all solved or all failed. A completion that no correctness
+reward scored (none configured, or none serves its task) is judged on its shaped reward instead (a warning
+says so at start-up when the run has no correctness reward at all).
+
 Multi-process: every rank gathers the whole generation batch, draws from identically seeded RNGs and an
 identical buffer, and applies the same replacement to its own slice; the rewards fed back are TRL's gathered
-rewards (``weighted_rewards()``), so the buffers stay identical (checked by digest at every checkpoint and at
-the end of training). The buffer and the mixin's RNG are saved in every checkpoint and restored on resume.
+rewards, so the buffers stay identical (checked by digest at every checkpoint and at the end of training).
+The buffer and the mixin's RNG are saved in every checkpoint and restored on resume.
+
+Resume with changed ``replay.*`` settings: the restored buffer (its digest checked against the checkpoint's
+record first) takes the run's values of the keys that shape it, each change logged as a warning:
+
+* ``capacity``: applied; shrinking below the restored size evicts the lowest-priority entries at once.
+* ``sampling``, ``ucb_c``, ``temperature``: applied (priorities are computed from statistics that do not
+  depend on them).
+* ``retire_after``: applied; entries already past a lowered limit retire at once.
+* ``success_threshold``: applied to the groups fed back from now on; counts made so far keep their verdicts.
+
+A combination the buffer rejects stops the run with one line naming the key (``UserError``). The other keys
+(``ratio*``, ``min_size``, ``warmup_steps``, ``admit``, ``easy.*``) are read live from the config, so a
+resumed run simply follows its own values. The buffer's seed stays the checkpoint's (its RNG state is
+restored).
 """
 
 from __future__ import annotations
@@ -19,11 +44,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch as th
 from accelerate.utils import gather_object
 from loguru import logger
 
 from rlvr.config import ReplayConfig
-from rlvr.replay.buffer import ReplayBuffer
+from rlvr.errors import UserError
+from rlvr.replay.buffer import RECONFIGURABLE, ReplayBuffer
 from rlvr.replay.keys import prompt_key
 from rlvr.replay.schedule import piecewise, replay_ratio
 from rlvr.trainers.base import RLVRTrainer
@@ -59,6 +86,11 @@ class ReplayMixin(RLVRTrainer):
         self.replay_pending: dict[str, Any] | None = None
         self.replay_saved_digest: str | None = None
         self.replay_overhead = 0.0  # seconds spent mixing and feeding back in the current generation
+        if not self.correctness_columns():
+            logger.warning(
+                "replay: no correctness reward among rewards.funcs (one of accuracy, answer_tag, rush_hour_exact, "
+                "crossword, rubric): success and failure are judged on the weighted sum of the rewards"
+            )
 
     # -- before generation: mix replayed and EASY groups into the batch -------------------------
     def prepare_generation_batch(self, inputs: list[dict[str, Any]], training: bool) -> list[dict[str, Any]]:
@@ -131,27 +163,40 @@ class ReplayMixin(RLVRTrainer):
     def replay_feedback(self) -> None:
         """Admit informative fresh groups and update replayed ones from the scored batch; log replay metrics."""
         pending = self.replay_pending
-        groups = self.weighted_rewards().view(-1, self.num_generations).float().cpu().numpy()
+        k = self.num_generations
+        shaped = self.weighted_rewards()
+        correct = self.correctness_rewards().to(shaped.device)
+        outcome = th.where(th.isnan(correct), shaped, correct)  # judged on shaped only where unscored
+        groups = shaped.view(-1, k).float().cpu().numpy()
+        outcomes = outcome.view(-1, k).float().cpu().numpy()
         step, cfg = self.state.global_step, self.replay_cfg
-        admit_rows, admit_rewards, update_keys, update_rewards = [], [], [], []
+        admit_rows, admit_rewards, admit_outcomes = [], [], []
+        update_keys, update_rewards, update_outcomes = [], [], []
         split: dict[str, list[tuple[float, bool]]] = {o: [] for o in ORIGINS}
-        for key, origin, row, r in zip(pending["keys"], pending["origins"], pending["rows"], groups, strict=True):
-            r = r[~np.isnan(r)]
+        for key, origin, row, r, o in zip(
+            pending["keys"], pending["origins"], pending["rows"], groups, outcomes, strict=True
+        ):
+            scored = ~np.isnan(r)
+            r, o = r[scored], o[scored]
             if r.size == 0:
                 continue
             split[origin].append((float(r.mean()), bool(np.isclose(r.std(), 0.0))))
             if origin == "replay":
                 update_keys.append(key)
                 update_rewards.append(r)
+                update_outcomes.append(o)
             elif origin == "fresh":
-                informative = r.size > 1 and not np.isclose(r.std(), 0.0)
-                solved = bool((r >= cfg.success_threshold).any())
+                informative = o.size > 1 and not np.isclose(o.std(), 0.0)
+                solved = bool((o >= cfg.success_threshold).any())
                 if key in self.replay_buffer or (informative if cfg.admit == "informative" else solved):
                     admit_rows.append(row)
                     admit_rewards.append(r)
+                    admit_outcomes.append(o)
         if update_keys:
-            self.replay_buffer.update(update_keys, update_rewards, step)
-        admitted = self.replay_buffer.admit(admit_rows, admit_rewards, step) if admit_rows else 0
+            self.replay_buffer.update(update_keys, update_rewards, step, outcomes=update_outcomes)
+        admitted = (
+            self.replay_buffer.admit(admit_rows, admit_rewards, step, outcomes=admit_outcomes) if admit_rows else 0
+        )
 
         n_groups = len(pending["origins"])
         stats = self.replay_buffer.stats()
@@ -210,6 +255,25 @@ class ReplayMixin(RLVRTrainer):
         if digest != expected:
             raise RuntimeError(f"{path}: buffer digest {digest} differs from the checkpoint's record {expected}")
         logger.info(f"restored replay buffer ({len(self.replay_buffer)} prompts, digest {digest}) from {path}")
+        self.apply_replay_config()
+
+    def apply_replay_config(self) -> dict[str, tuple[Any, Any]]:
+        """Give the (restored) buffer this run's ``replay.*`` settings; see the module docstring. Returns the
+        changes ``{key: (checkpoint's value, run's value)}``."""
+        wanted = {key: getattr(self.replay_cfg, key) for key in RECONFIGURABLE}
+        size = len(self.replay_buffer)
+        try:
+            changed = self.replay_buffer.reconfigure(**wanted)
+        except ValueError as err:
+            keys = [k for k in RECONFIGURABLE if k in str(err)] or list(RECONFIGURABLE)
+            raise UserError(
+                f"replay.{keys[0]}={wanted[keys[0]]!r} cannot be applied to the resumed replay buffer: {err}"
+            ) from None
+        for key, (old, new) in changed.items():
+            logger.warning(f"replay.{key}: the checkpoint's buffer had {old!r}, this run sets {new!r}: applied")
+        if len(self.replay_buffer) < size:
+            logger.warning(f"replay buffer: {size - len(self.replay_buffer)} entries evicted or retired on resume")
+        return changed
 
     def summary_extra(self) -> dict[str, Any]:
         summary = super().summary_extra()

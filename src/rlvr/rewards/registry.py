@@ -32,6 +32,17 @@ class RewardFunc(Protocol):
 RewardFactory = Callable[..., Callable[..., list[float | None]]]
 REGISTRY: dict[str, RewardFactory] = {}
 
+# The rewards that say whether a completion is correct (its task's verifier), as opposed to shaping rewards
+# (format, length, repetition, ...). Success / failure (replay retirement and admission, solved counts) are
+# judged on these, never on the weighted sum of all rewards.
+CORRECTNESS_REWARDS = frozenset({"accuracy", "answer_tag", "rush_hour_exact", "crossword", "rubric"})
+
+
+def is_correctness_reward(func_or_name: Any) -> bool:
+    """Whether a reward (a function named by its registered name, or the name itself) is a correctness reward."""
+    name = func_or_name if isinstance(func_or_name, str) else getattr(func_or_name, "__name__", None)
+    return name in CORRECTNESS_REWARDS
+
 
 def register(name: str, tasks: Sequence[str] | None = None) -> Callable[[RewardFactory], RewardFactory]:
     """Decorator: register ``factory(**kwargs) -> reward_func`` under ``name``.

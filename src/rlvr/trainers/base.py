@@ -9,7 +9,8 @@ public hooks defined here:
 * ``prepare_generation_batch(inputs, training)``: the prompt rows about to be generated for (replay mixes
   buffered prompts in; the objectives set the sampling temperature). Called on every rank, before generation.
 * ``after_scoring(output, training)``: the scored batch, with ``scored_rewards`` (TRL's per-function rewards,
-  gathered over all processes in global order) and ``weighted_rewards()`` available.
+  gathered over all processes in global order), ``weighted_rewards()`` (the shaped sum) and
+  ``correctness_rewards()`` (each row's task verifier, ``rlvr.rewards.registry.CORRECTNESS_REWARDS``) available.
 * ``policy_loss(model, inputs)``: the loss of one micro-batch (default: TRL's GRPO loss).
 * ``on_optimizer_step()``: after each optimizer step (gradient-accumulation boundary).
 * ``before_checkpoint()`` (every rank; collectives allowed), ``save_extra(folder)`` / ``load_extra(folder)``
@@ -20,6 +21,11 @@ public hooks defined here:
 
 The base also counts generated (completion) tokens over all processes, logs them every step and keeps them in
 every checkpoint, so a resumed run continues the count.
+
+Checkpoints are crash-safe: a checkpoint folder counts as complete only once ``rlvr_complete.json`` is written,
+last, after transformers' files, every extension's ``save_extra`` and every rank; ``resume_from_checkpoint=auto``
+takes the newest complete one, and ``save_total_limit`` pruning runs after the marker, counting complete
+checkpoints only (``rlvr.checkpoints``), so a process killed mid-save always leaves one to resume from.
 """
 
 from __future__ import annotations
@@ -33,6 +39,9 @@ import torch as th
 from loguru import logger
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 from trl import GRPOTrainer
+
+from rlvr import checkpoints
+from rlvr.rewards.registry import is_correctness_reward
 
 STATE_FILE = "rlvr_state.json"
 
@@ -116,6 +125,28 @@ class RLVRTrainer(GRPOTrainer):
         rewards[th.isnan(rpf).all(dim=1)] = float("nan")
         return rewards
 
+    def correctness_columns(self) -> list[int]:
+        """Columns of ``scored_rewards`` that come from correctness rewards (``CORRECTNESS_REWARDS``: a task's
+        verifier, not a shaping reward), in ``reward_funcs`` order."""
+        return [i for i, func in enumerate(self.reward_funcs) if is_correctness_reward(func)]
+
+    def correctness_rewards(self) -> th.Tensor:
+        """Per-completion correctness of the scored batch (all processes, global order): the first correctness
+        reward (in ``rewards.funcs`` order) that scored the completion, unweighted; NaN where none did (no
+        correctness reward configured, or none serves the row's task)."""
+        if self.scored_rewards is None:
+            raise RuntimeError("correctness_rewards() is only available after scoring (in after_scoring)")
+        rpf = self.scored_rewards
+        cols = self.correctness_columns()
+        if not cols:
+            return th.full((rpf.size(0),), float("nan"), dtype=rpf.dtype, device=rpf.device)
+        sub = rpf[:, cols]
+        scored = ~th.isnan(sub)
+        first = scored.to(th.int8).argmax(dim=1, keepdim=True)  # the first scored column (argmax: first maximum)
+        out = sub.gather(1, first).squeeze(1)
+        out[~scored.any(dim=1)] = float("nan")
+        return out
+
     def checkpoint_folder(self, trial: Any = None) -> Path:
         """The folder of the checkpoint being saved at the current step."""
         return Path(self._get_output_dir(trial=trial)) / f"{PREFIX_CHECKPOINT_DIR}-{self.state.global_step}"
@@ -175,17 +206,32 @@ class RLVRTrainer(GRPOTrainer):
             logs["generated_tokens"] = self.generated_tokens
         super().log(logs, start_time)
 
-    # transformers 5.19.0 Trainer._save_checkpoint(model, trial): every rank; files of the main process last.
+    # transformers 5.19.0 Trainer._save_checkpoint(model, trial): every rank. It writes the model, optimizer,
+    # scheduler, RNG and trainer_state.json, then prunes old checkpoints (rotate_checkpoints, save_total_limit).
+    # Here: transformers' pruning is switched off for the call; the extensions' files follow (save_extra); once
+    # every rank is done the completion marker is written LAST and only then are old checkpoints pruned,
+    # counting complete checkpoints only (rlvr.checkpoints). A process killed anywhere in between leaves a
+    # folder without the marker, which resume_from_checkpoint=auto skips, and the previous complete one intact.
     def _save_checkpoint(self, model, trial) -> None:  # noqa: ANN001
         self.before_checkpoint()
-        super()._save_checkpoint(model, trial)
+        folder = self.checkpoint_folder(trial)
         if self.args.should_save:
-            self.save_extra(self.checkpoint_folder(trial))
+            checkpoints.clear_complete(folder)  # saved again at this step: incomplete until rewritten
+        limit = self.args.save_total_limit
+        self.args.save_total_limit = None  # no pruning inside transformers: it would run before the marker
+        try:
+            super()._save_checkpoint(model, trial)
+        finally:
+            self.args.save_total_limit = limit
+        if self.args.should_save:
+            self.save_extra(folder)
+        self.accelerator.wait_for_everyone()  # every rank's files (RNG states, shards) are on disk
+        if self.args.should_save:
+            checkpoints.mark_complete(folder, self.state.global_step)
+            checkpoints.rotate_checkpoints(folder.parent, limit, folder, protect=[self.state.best_model_checkpoint])
 
     # transformers 5.19.0 Trainer._load_optimizer_and_scheduler(checkpoint): runs on resume, every rank.
     def _load_optimizer_and_scheduler(self, checkpoint: str | None) -> None:
         super()._load_optimizer_and_scheduler(checkpoint)
         if checkpoint is not None:
             self.load_extra(Path(checkpoint))
-
-
