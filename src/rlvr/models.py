@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -9,7 +10,7 @@ import torch as th
 from loguru import logger
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
-from rlvr.config import ModelConfig
+from rlvr.config import ModelConfig, ModelKwargs
 from rlvr.errors import UserError
 from rlvr.tiny_model import ensure_tiny_model
 
@@ -34,23 +35,85 @@ def resolve_model_path(cfg: ModelConfig, cache_dir: str) -> str:
     return str(Path(path).expanduser()) if path.startswith("~") else path
 
 
+def quantized(cfg: ModelConfig) -> bool:
+    return cfg.model_kwargs.load_in_4bit or cfg.model_kwargs.load_in_8bit
+
+
+def policy_dtype(cfg: ModelConfig) -> th.dtype | str:
+    """The dtype the policy is loaded in: the dtype rule of ``model.model_kwargs.dtype``.
+
+    ``model_kwargs.dtype`` is the storage dtype of the weights that are not trained. Trainable weights are held in
+    float32 (``training.bf16``/``fp16`` autocast the compute), because under DDP or one GPU there is no other master
+    copy: AdamW steps at lr ~1e-6 are below half a bfloat16 ulp and round away. So full fine-tuning loads the
+    policy in float32; with LoRA the frozen base keeps ``dtype`` (quantised: bitsandbytes weights) and only the
+    adapters are float32 (peft's default; see ``upcast_trainable``).
+    """
+    return DTYPES[cfg.model_kwargs.dtype] if cfg.lora.enabled else th.float32
+
+
+def local_device_index() -> int:
+    """This process's GPU under ``accelerate launch``/``torchrun`` (``LOCAL_RANK``), 0 in a single process."""
+    return int(os.environ.get("LOCAL_RANK", "0"))
+
+
+def quantization_config(kw: ModelKwargs) -> Any:
+    """A BitsAndBytesConfig for ``load_in_4bit``/``load_in_8bit`` (bitsandbytes must be installed)."""
+    try:
+        import bitsandbytes  # noqa: F401
+        from transformers import BitsAndBytesConfig
+    except ImportError:
+        raise UserError("model.model_kwargs.load_in_4bit/8bit need bitsandbytes: uv pip install bitsandbytes") from None
+    compute = th.float16 if kw.dtype == "float16" else th.bfloat16
+    return BitsAndBytesConfig(
+        load_in_4bit=kw.load_in_4bit, load_in_8bit=kw.load_in_8bit, bnb_4bit_compute_dtype=compute
+    )
+
+
 def model_init_kwargs(cfg: ModelConfig) -> dict[str, Any]:
+    """``from_pretrained`` keyword arguments for the policy (see ``policy_dtype`` for the dtype rule)."""
     kw = cfg.model_kwargs  # dtype validated by rlvr.config.model.ModelKwargs
-    out: dict[str, Any] = {"dtype": DTYPES[kw.dtype], "trust_remote_code": kw.trust_remote_code}
+    out: dict[str, Any] = {"dtype": policy_dtype(cfg), "trust_remote_code": kw.trust_remote_code}
     if kw.attn_implementation:
         out["attn_implementation"] = kw.attn_implementation
-    if kw.load_in_4bit or kw.load_in_8bit:
-        try:
-            import bitsandbytes  # noqa: F401
-            from transformers import BitsAndBytesConfig
-        except ImportError:
-            raise UserError(
-                "model.model_kwargs.load_in_4bit/8bit need bitsandbytes: uv pip install bitsandbytes"
-            ) from None
-        out["quantization_config"] = BitsAndBytesConfig(
-            load_in_4bit=kw.load_in_4bit, load_in_8bit=kw.load_in_8bit, bnb_4bit_compute_dtype=th.bfloat16
-        )
+    if quantized(cfg):
+        out["quantization_config"] = quantization_config(kw)
+        # bitsandbytes places a model without a device_map on the current device, cuda:0 on every rank before
+        # accelerate picks one: each rank must load onto its own GPU.
+        out["device_map"] = {"": local_device_index()}
     return out
+
+
+def reference_init_kwargs(cfg: ModelConfig) -> dict[str, Any]:
+    """``GRPOConfig.model_init_kwargs``: how TRL loads the reference model (beta != 0, no LoRA) from the policy's path.
+
+    TRL ignores them for the policy we pass as an object, and otherwise defaults the reference's dtype to the
+    policy's (float32 here): the frozen reference keeps the storage dtype instead.
+    """
+    kw = cfg.model_kwargs
+    out: dict[str, Any] = {"dtype": kw.dtype, "trust_remote_code": kw.trust_remote_code}
+    if kw.attn_implementation:
+        out["attn_implementation"] = kw.attn_implementation
+    return out
+
+
+def upcast_trainable(model: th.nn.Module, args: Any = None) -> int:
+    """Cast trainable parameters held in 16 bits to float32 (before the optimizer exists); returns how many.
+
+    TRL 1.16 ``GRPOTrainer.__init__`` casts a quantised model's LoRA adapters to bfloat16, where small updates
+    round away: call this on ``trainer.model`` with ``trainer.args`` after the trainer is built. Under DeepSpeed
+    or FSDP (``args.distributed_state``) it does nothing: they keep float32 master weights themselves and need
+    one dtype across a model's trainable parameters (TRL issue 6089).
+    """
+    if args is not None and args.distributed_state.distributed_type in ("DEEPSPEED", "FSDP"):
+        return 0
+    n = 0
+    for param in model.parameters():
+        if param.requires_grad and param.dtype in (th.bfloat16, th.float16):
+            param.data = param.data.to(th.float32)
+            n += 1
+    if n:
+        logger.info(f"{n} trainable parameter tensors upcast to float32")
+    return n
 
 
 def load_tokenizer(path: str, trust_remote_code: bool = False) -> PreTrainedTokenizerBase:
@@ -78,7 +141,7 @@ def load_model_and_tokenizer(cfg: ModelConfig, cache_dir: str) -> tuple[PreTrain
         first = str(err).strip().splitlines()[0]
         raise UserError(f"model.name_or_path: cannot load a model from {path!r}: {first}") from None
     n_params = sum(p.numel() for p in model.parameters())
-    logger.info(f"model {cfg.name}: {path} ({n_params / 1e6:.2f}M parameters)")
+    logger.info(f"model {cfg.name}: {path} ({n_params / 1e6:.2f}M parameters, {model.dtype})")
     return model, tokenizer, path
 
 

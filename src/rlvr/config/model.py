@@ -2,18 +2,52 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
+from typing import Any
 
 from rlvr.errors import UserError
 
 DTYPE_NAMES = ("auto", "float32", "bfloat16", "float16")
 
+# training.generation_kwargs key -> the model.generation_kwargs key that owns it. TRL applies
+# GRPOConfig.generation_kwargs after its sampling fields (transformers and vLLM paths alike), so a key here
+# would silently override model.generation_kwargs; "max_tokens" is vLLM's name for max_new_tokens.
+GENERATION_OWNED = {
+    "max_new_tokens": "max_new_tokens",
+    "max_tokens": "max_new_tokens",
+    "temperature": "temperature",
+    "top_p": "top_p",
+    "top_k": "top_k",
+    "min_p": "min_p",
+    "repetition_penalty": "repetition_penalty",
+}
+# training.model_init_kwargs keys that model.model_kwargs owns (rlvr passes them to TRL's reference model).
+MODEL_INIT_OWNED = {
+    "dtype": "dtype",
+    "torch_dtype": "dtype",
+    "trust_remote_code": "trust_remote_code",
+    "attn_implementation": "attn_implementation",
+    "quantization_config": "load_in_4bit/load_in_8bit",
+    "load_in_4bit": "load_in_4bit",
+    "load_in_8bit": "load_in_8bit",
+}
+
 
 @dataclass
 class ModelKwargs:
-    """Passed to ``AutoModelForCausalLM.from_pretrained`` (quantisation flags build a BitsAndBytesConfig)."""
+    """Passed to ``AutoModelForCausalLM.from_pretrained`` (quantisation flags build a BitsAndBytesConfig).
 
-    dtype: str = "auto"  # auto | float32 | bfloat16 | float16
+    The dtype rule: ``dtype`` is the storage dtype of the weights that are NOT trained (TRL's reference model when
+    ``training.beta`` != 0, the frozen base under LoRA). Trainable weights are always float32 (full fine-tuning
+    loads the policy in float32; LoRA adapters are float32) and ``training.bf16=true`` autocasts the compute: under
+    DDP or one GPU nothing else keeps a float32 master copy, and AdamW steps at lr ~1e-6 round away in bfloat16.
+    Full fine-tuning in float32 needs ~16 bytes/parameter for weights, gradients and AdamW state: shard them with
+    ``conf/accelerate/zero2.yaml``/``zero3.yaml``/``fsdp.yaml`` when that does not fit. vLLM loads its own copy in
+    the checkpoint's dtype.
+    """
+
+    dtype: str = "auto"  # auto | float32 | bfloat16 | float16: storage dtype of frozen weights (see the class doc)
     trust_remote_code: bool = False
     attn_implementation: str | None = None  # e.g. sdpa, eager, flash_attention_2
     load_in_4bit: bool = False
@@ -99,3 +133,62 @@ class ModelConfig:
     generation_kwargs: GenerationKwargs = field(default_factory=GenerationKwargs)
     lora: LoraSettings = field(default_factory=LoraSettings)
     tiny: TinyModelSpec = field(default_factory=TinyModelSpec)  # used only when name_or_path == "tiny"
+
+    def __post_init__(self) -> None:
+        kw = self.model_kwargs
+        if (kw.load_in_4bit or kw.load_in_8bit) and not self.lora.enabled:
+            flag = "load_in_4bit" if kw.load_in_4bit else "load_in_8bit"
+            raise UserError(
+                f"model.model_kwargs.{flag}=true needs model.lora.enabled=true: quantised weights cannot be trained"
+            )
+
+
+def as_mapping(value: Any, key: str) -> dict[str, Any]:
+    """A dict-valued GRPOConfig field (None, a mapping, or a JSON string as TRL accepts) as a new dict."""
+    if value is None:
+        return {}
+    if isinstance(value, str):  # GRPOConfig also accepts a JSON string
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError:
+            raise UserError(f"{key}: {value!r} is not a mapping (or a JSON object)") from None
+    if not isinstance(value, dict):
+        raise UserError(f"{key}: expected a mapping, got {type(value).__name__}")
+    return dict(value)
+
+
+def check_generation_overlap(training_generation_kwargs: Any, model_generation_kwargs: GenerationKwargs) -> None:
+    """``model.generation_kwargs`` is the one source of the sampling settings: ``training.generation_kwargs`` may add
+    other ``generate``/vLLM ``SamplingParams`` keys, but not override these (TRL would apply it last, silently).
+    """
+    extra = as_mapping(training_generation_kwargs, "training.generation_kwargs")
+    for key in extra:
+        if key in GENERATION_OWNED:
+            owner = GENERATION_OWNED[key]
+            raise UserError(
+                f"training.generation_kwargs.{key} would override model.generation_kwargs.{owner} "
+                f"(= {getattr(model_generation_kwargs, owner)!r}): set model.generation_kwargs.{owner} instead"
+            )
+
+
+def check_model_init_overlap(
+    training_model_init_kwargs: Any, training_trust_remote_code: bool, model: ModelConfig
+) -> None:
+    """``model.model_kwargs`` is the one source of how models load (policy and TRL's reference model)."""
+    extra = as_mapping(training_model_init_kwargs, "training.model_init_kwargs")
+    for key in extra:
+        if key in MODEL_INIT_OWNED:
+            raise UserError(
+                f"training.model_init_kwargs.{key} is set by model.model_kwargs.{MODEL_INIT_OWNED[key]}: set it there"
+            )
+    if training_trust_remote_code and not model.model_kwargs.trust_remote_code:
+        raise UserError(
+            "training.trust_remote_code=true: set model.model_kwargs.trust_remote_code=true instead (it reaches "
+            "the policy, the reference model, the tokenizer and vLLM)"
+        )
+
+
+def check_training_overlap(training: Any, model: ModelConfig) -> None:
+    """The ``training`` keys that would silently override ``model`` keys: one-line errors at compose time."""
+    check_generation_overlap(training.generation_kwargs, model.generation_kwargs)
+    check_model_init_overlap(training.model_init_kwargs, bool(training.trust_remote_code), model)

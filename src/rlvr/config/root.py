@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from rlvr.config.dataset import DatasetConfig
 from rlvr.config.evaluation import EvalConfig
 from rlvr.config.logging import LoggingConfig
-from rlvr.config.model import ModelConfig
+from rlvr.config.model import ModelConfig, check_training_overlap
 from rlvr.config.objective import ObjectiveConfig
 from rlvr.config.replay import ReplayConfig
 from rlvr.config.rewards import RewardsConfig
@@ -47,4 +47,5 @@ class RootConfig:
             raise UserError(f"print_config: {self.print_config!r} is not one of diff, full, none")
         if self.seed < 0:
             raise UserError(f"seed must be >= 0, got {self.seed}")
+        check_training_overlap(self.training, self.model)
         self.objective.check_with(int(self.training.num_generations or 8), float(self.training.beta or 0.0))
