@@ -31,10 +31,11 @@ class MetricsJsonl(TrainerCallback):
 
 
 class PeriodicEval(TrainerCallback):
-    """Held-out greedy accuracy every ``every_steps`` optimizer steps (main process), appended to
-    ``metrics.jsonl`` with the generated-token count so learning curves can be drawn against compute.
+    """Held-out greedy accuracy every ``every_steps`` optimizer steps, appended to ``metrics.jsonl`` (main process)
+    with the generated-token count so learning curves can be drawn against compute.
 
-    ``evaluate(label)`` returns an object with ``accuracy`` and ``n``; ``generated_tokens()`` the count so far.
+    ``evaluate(label)`` is a collective (every rank calls it, see ``rlvr.evaluation.heldout``) returning an object
+    with ``accuracy``, ``n`` and ``per_task``; ``generated_tokens()`` is the count so far.
     """
 
     def __init__(
@@ -44,15 +45,28 @@ class PeriodicEval(TrainerCallback):
 
     def on_step_end(self, args, state, control, **kwargs):  # noqa: ANN001, ANN201
         every = self.every_steps
-        if every <= 0 or state.global_step % every or not state.is_world_process_zero:
+        if every <= 0 or state.global_step % every:
             return
         result = self.evaluate(f"at step {state.global_step}")
-        append_jsonl(
-            self.path,
-            {
-                "step": state.global_step,
-                "eval/accuracy": result.accuracy,
-                "eval/n": result.n,
-                "generated_tokens": self.generated_tokens(),
-            },
-        )
+        if not state.is_world_process_zero:
+            return
+        record = {
+            "step": state.global_step,
+            "eval/accuracy": result.accuracy,
+            "eval/n": result.n,
+            "generated_tokens": self.generated_tokens(),
+        }
+        record.update({f"eval/accuracy/{task}": acc for task, acc in getattr(result, "per_task", {}).items()})
+        append_jsonl(self.path, record)
+
+
+class EvalAtStart(TrainerCallback):
+    """The "before" evaluation, run when training starts: the model is then on the training device and wrapped
+    (DDP, DeepSpeed, FSDP) on every rank, so the evaluation is the same collective as the later ones."""
+
+    def __init__(self, evaluate: Callable[[], Any]) -> None:
+        self.evaluate = evaluate
+        self.result: Any = None
+
+    def on_train_begin(self, args, state, control, **kwargs):  # noqa: ANN001, ANN201
+        self.result = self.evaluate()
