@@ -1,6 +1,7 @@
-"""The one orchestration place: ``build(cfg)`` -> trainer, ``run(cfg, run_dir)`` -> summary.
+"""The one orchestration place: ``build(cfg)`` -> trainer, ``prepare`` -> session, ``train`` -> summary.
 
-``exp/grpo_train.py`` composes the Hydra config and calls ``run``. The composed config is converted once into
+``run(cfg, run_dir)`` is ``train(prepare(cfg, run_dir))``: ``exp/grpo_train.py`` calls it, and the Python API
+(``rlvr.api``) calls ``prepare`` and ``train`` themselves, so there is one path. The composed config is converted once into
 typed dataclasses (``rlvr.config.to_typed``, which validates every value) before anything heavy happens; every
 function below takes those dataclasses. Everything a run writes lands in its run directory: the composed config
 (``.hydra/``), ``train.log``, ``metrics.jsonl``, ``summary.json``, checkpoints and the final ``model/``.
@@ -13,7 +14,7 @@ import json
 import os
 import random
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,17 +26,25 @@ from omegaconf import DictConfig
 from transformers import PrinterCallback, ProgressCallback
 
 from rlvr import preemption
-from rlvr.callbacks import MetricsJsonl, PeriodicEval
+from rlvr.callbacks import EvalAtStart, MetricsJsonl, PeriodicEval
 from rlvr.checkpoints import find_last_checkpoint, resolve_resume
 from rlvr.config import RootConfig, to_typed
 from rlvr.console import ProgressLine, quiet_library_progress, setup_console
+from rlvr.credentials import (
+    protect_config_secrets,
+    redact_config,
+    redact_overrides,
+    redact_text,
+    secret_values,
+)
 from rlvr.data.loading import load_datasets
 from rlvr.data.prompts import filter_prompts_by_length
 from rlvr.errors import UserError
-from rlvr.evaluate import EvalResult, evaluate_accuracy
-from rlvr.models import load_model_and_tokenizer, lora_config
+from rlvr.evaluation.heldout import HeldOutSpec, evaluate_held_out
+from rlvr.evaluation.scoring import EvalResult, correctness_scorer
+from rlvr.models import load_model_and_tokenizer, lora_config, upcast_trainable
 from rlvr.reporting import end_banner, format_config, model_card, start_banner
-from rlvr.rewards import build_reward, build_rewards
+from rlvr.rewards import build_rewards
 from rlvr.run_dir import environment_info, git_commit, is_main_process
 from rlvr.tracking import close_wandb, setup_wandb, wandb_location
 from rlvr.trainers import RLVRTrainer, trainer_class
@@ -69,9 +78,7 @@ def build(cfg: RootConfig | DictConfig, run_dir: Path) -> Built:
         raise UserError("training.use_vllm=true needs vLLM, which is not installed: run `uv sync --extra vllm`")
     seed_everything(cfg.seed)
     reward_funcs, reward_weights = build_rewards(cfg.rewards.funcs)
-    eval_reward = cfg.eval.reward or cfg.rewards.funcs[0].name
-    eval_kwargs = next((s.kwargs for s in cfg.rewards.funcs if s.name == eval_reward), {})
-    eval_score = build_reward(eval_reward, dict(eval_kwargs))
+    eval_score = correctness_scorer(cfg.rewards, cfg.eval.reward)  # each row: the correctness reward of its task
     train_ds, held_out = load_datasets(cfg.dataset, cfg.seed)
     if len(train_ds) == 0:
         raise UserError(f"dataset {cfg.dataset.name}: no usable training rows")
@@ -95,29 +102,30 @@ def build(cfg: RootConfig | DictConfig, run_dir: Path) -> Built:
         peft_config=lora_config(cfg.model),
         callbacks=[MetricsJsonl(run_dir / "metrics.jsonl"), preemption.PreemptionCallback()],
     )
+    upcast_trainable(trainer.model, trainer.args)  # TRL casts QLoRA adapters to bf16; keep trainable weights fp32
     return Built(cfg, trainer, held_out, eval_score, resume_from, model_path)
 
 
 def evaluate(built: Built, label: str) -> EvalResult:
-    """Held-out greedy accuracy of the trainer's current policy (main process)."""
+    """Held-out greedy accuracy of the trainer's current policy: a collective, call it on every rank."""
     cfg = built.cfg
     rows = built.held_out
     if cfg.eval.max_samples is not None:
         rows = rows.select(range(min(cfg.eval.max_samples, len(rows))))
-    model = built.trainer.accelerator.unwrap_model(built.trainer.model)
-    result = evaluate_accuracy(
-        model,
-        built.trainer.processing_class,
-        rows.to_list(),
-        built.eval_score,
+    spec = HeldOutSpec(
         max_new_tokens=cfg.eval.max_new_tokens or cfg.model.generation_kwargs.max_new_tokens,
         batch_size=cfg.eval.batch_size,
-        group_column=cfg.dataset.group_column,
         success_threshold=cfg.eval.success_threshold,
+        group_column=cfg.dataset.group_column,
     )
+    result = evaluate_held_out(built.trainer, rows.to_list(), built.eval_score, spec)
     logger.info(f"held-out greedy accuracy {label}: {result.accuracy:.3f} on {result.n} prompts ({result.seconds} s)")
     if result.per_group:
         logger.info(f"  by {cfg.dataset.group_column}: {result.per_group}")
+    if len(result.per_task) > 1 and cfg.dataset.group_column != "task":
+        logger.info(f"  by task: {result.per_task}")
+    if result.unscored:
+        logger.warning(f"  {result.unscored} held-out rows could not be scored (no correctness reward applies)")
     return result
 
 
@@ -132,12 +140,16 @@ def hydra_overrides() -> list[str]:
 
 
 def evaluate_before(built: Built, run_dir: Path) -> EvalResult | None:
-    """The "before" evaluation; a resumed run reads the first run's record instead of evaluating again."""
+    """The "before" evaluation (run when training starts, every rank); a resumed run reads the first run's record
+    instead of evaluating the checkpoint it resumes from."""
     cfg = built.cfg
     if not (cfg.eval.enabled and cfg.eval.before):
         return None
     record = run_dir / EVAL_BEFORE_FILE
-    if built.resume_from and record.exists():
+    if built.resume_from:
+        if not record.exists():
+            logger.info(f"no {record} from the first run: no 'before' evaluation for a resumed run")
+            return None
         result = EvalResult(**json.loads(record.read_text()))
         logger.info(f"held-out greedy accuracy before: {result.accuracy:.3f} (from {record}, the first run's record)")
         return result
@@ -155,36 +167,101 @@ def use_progress_line(trainer: RLVRTrainer, cfg: RootConfig) -> None:
     trainer.add_callback(ProgressLine(cfg.logging.progress_every, completions))
 
 
-def run(cfg: RootConfig | DictConfig, run_dir: str | Path, raw: DictConfig | None = None) -> dict[str, Any]:
-    """Train and evaluate one configuration; returns (and writes) the run summary.
+@dataclass
+class Session:
+    """A prepared run: everything built, nothing trained (``prepare``); ``train`` trains it.
+
+    While a session is open it holds the run's console settings, the ``train.log`` sink, the preemption handlers
+    and (with ``logging=wandb``) the wandb setup; ``train`` closes it, and so do ``close()`` and ``with session:``.
+    """
+
+    cfg: RootConfig
+    run_dir: Path
+    built: Built
+    overrides: list[str]
+    start_time: float
+    _closers: list[Any] = field(default_factory=list, repr=False)
+    result: dict[str, Any] | None = None
+
+    @property
+    def trainer(self) -> RLVRTrainer:
+        return self.built.trainer
+
+    @property
+    def model(self) -> Any:
+        """The policy being trained (a ``peft.PeftModel`` with LoRA), unwrapped from accelerate."""
+        return self.trainer.accelerator.unwrap_model(self.trainer.model)
+
+    @property
+    def tokenizer(self) -> Any:
+        return self.trainer.processing_class
+
+    @property
+    def train_dataset(self) -> Dataset:
+        return self.trainer.train_dataset
+
+    @property
+    def held_out(self) -> Dataset:
+        return self.built.held_out
+
+    @property
+    def closed(self) -> bool:
+        return not self._closers
+
+    def close(self) -> None:
+        """Close wandb, detach ``train.log``, restore the console (idempotent)."""
+        while self._closers:
+            self._closers.pop()()
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def prepare(
+    cfg: RootConfig | DictConfig,
+    run_dir: str | Path,
+    raw: DictConfig | None = None,
+    overrides: list[str] | None = None,
+) -> Session:
+    """Build a run (model, tokenizer, data, rewards, trainer and its callbacks) without training it.
 
     ``raw`` is the composed config before conversion (for ``print_config``); a ``DictConfig`` ``cfg`` serves too.
+    ``overrides`` (default: the current Hydra job's) are recorded in the banner, the summary and the model card,
+    with secret values masked (``rlvr.credentials``).
     """
     raw = raw if raw is not None else (cfg if isinstance(cfg, DictConfig) else None)
     cfg = to_typed(cfg)  # validated before anything heavy happens
+    protect_config_secrets(cfg)  # training.hub_token: real value to GRPOConfig only, masked in everything written
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     start = time.time()
     main = is_main_process()
-    restore_console = setup_console(cfg.logging.console == "verbose", main)
-    sink = logger.add(run_dir / "train.log", level="INFO") if main else None
+    closers: list[Any] = [setup_console(cfg.logging.console == "verbose", main)]
+    if main:
+        sink = logger.add(run_dir / "train.log", level="INFO", filter=_redact_record(secret_values(cfg)))
+        closers.append(lambda: logger.remove(sink))
+    closers.append(close_wandb)
     quiet_library_progress()
     preemption.start(run_dir, main)  # SIGUSR1/SIGUSR2/SIGTERM or $RLVR_PREEMPT_FILE: stop at a step end
-    overrides = hydra_overrides()
+    overrides = redact_overrides(hydra_overrides() if overrides is None else overrides)
+    session: Session | None = None
     try:
-        if raw is not None and main and (text := format_config(raw, cfg.print_config)):
+        if raw is not None and main and (text := format_config(redact_config(raw), cfg.print_config)):
             logger.info(text)
         setup_wandb(cfg.logging, run_dir, cfg.tags)
         built = build(cfg, run_dir)
+        session = Session(cfg, run_dir, built, overrides, start, closers)
         trainer = built.trainer
         device, processes = str(trainer.accelerator.device), trainer.accelerator.num_processes
-        model = trainer.accelerator.unwrap_model(trainer.model)
         logger.info(
             start_banner(
                 cfg,
                 run_dir=run_dir,
                 model_path=built.model_path,
-                n_params=sum(p.numel() for p in model.parameters()),
+                n_params=sum(p.numel() for p in session.model.parameters()),
                 n_train=len(trainer.train_dataset),
                 n_held_out=len(built.held_out),
                 overrides=overrides,
@@ -202,10 +279,32 @@ def run(cfg: RootConfig | DictConfig, run_dir: str | Path, raw: DictConfig | Non
                 run_dir / "metrics.jsonl",
             )
         )
-        before = evaluate_before(built, run_dir)
+        return session
+    except BaseException:
+        while closers:
+            closers.pop()()
+        raise
+
+
+def train(session: Session) -> dict[str, Any]:
+    """Train a prepared session, evaluate, save ``model/``, the model card and ``summary.json``; returns the summary.
+
+    Closes the session (wandb, ``train.log``, console) whatever happens. Raises ``rlvr.preemption.Preempted`` when
+    training stopped on a preemption request (a checkpoint is written; no evaluation, no summary).
+    """
+    if session.closed:
+        raise UserError("this session is closed (trained already?): prepare a new one")
+    cfg, run_dir, built, overrides = session.cfg, session.run_dir, session.built, session.overrides
+    trainer = built.trainer
+    main = is_main_process()
+    try:
+        at_start = EvalAtStart(lambda: evaluate_before(built, run_dir))
+        trainer.add_callback(at_start)
         train_out = trainer.train(resume_from_checkpoint=built.resume_from)
+        before = at_start.result
         preemption.raise_if_stopped(trainer, run_dir, main)  # checkpoint saved: skip eval/summary
         after = evaluate(built, "after") if cfg.eval.enabled and cfg.eval.after else None
+        device, processes = str(trainer.accelerator.device), trainer.accelerator.num_processes
         summary: dict[str, Any] = {
             "exp_name": cfg.exp_name,
             "seed": cfg.seed,
@@ -219,7 +318,7 @@ def run(cfg: RootConfig | DictConfig, run_dir: str | Path, raw: DictConfig | Non
             "steps": trainer.state.global_step,
             "generated_tokens": trainer.generated_tokens,
             "train_loss": train_out.training_loss,
-            "wall_seconds": round(time.time() - start, 1),
+            "wall_seconds": round(time.time() - session.start_time, 1),
             "resumed_from": built.resume_from,
             **trainer.summary_extra(),
             "git_commit": git_commit(),
@@ -236,9 +335,26 @@ def run(cfg: RootConfig | DictConfig, run_dir: str | Path, raw: DictConfig | Non
             (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
             last = find_last_checkpoint(run_dir)
             logger.info(end_banner(summary, run_dir, str(last) if last else None, wandb_location()))
+        session.result = summary
         return summary
     finally:
-        close_wandb()
-        if sink is not None:
-            logger.remove(sink)
-        restore_console()
+        session.close()
+
+
+def run(cfg: RootConfig | DictConfig, run_dir: str | Path, raw: DictConfig | None = None) -> dict[str, Any]:
+    """Train and evaluate one configuration (``prepare`` then ``train``); returns (and writes) the run summary.
+
+    ``raw`` is the composed config before conversion (for ``print_config``); a ``DictConfig`` ``cfg`` serves too.
+    """
+    return train(prepare(cfg, run_dir, raw=raw))
+
+
+def _redact_record(values: list[str]) -> Any:
+    """A loguru filter that masks secret values in a record's message (``train.log``)."""
+
+    def keep(record: dict[str, Any]) -> bool:
+        if values:
+            record["message"] = redact_text(record["message"], values)
+        return True
+
+    return keep

@@ -1,0 +1,383 @@
+"""rlvr's Python API: compose -> prepare -> train -> export -> quick test, the same path as the CLI.
+
+```python
+from rlvr import api
+
+cfg = api.compose(["training.max_steps=10", "eval.max_samples=50"])  # the config exp/grpo_train.py composes
+session = api.prepare(cfg)              # model, tokenizer, data, rewards, trainer built; nothing trained
+result = api.train(session)             # the run directory the CLI writes; returns summary.json's content
+out = api.export(session.run_dir, "exported", merge=True)
+print(api.quick_test(out, "12+34"))
+```
+
+``prepare`` and ``train`` are :func:`rlvr.run.prepare` and :func:`rlvr.run.train`, which ``exp/grpo_train.py``
+calls too (through ``rlvr.run.run``). Errors a user can cause raise :class:`rlvr.errors.UserError` with the
+CLI's one-line message. Reference: ``docs/api.md``.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+import weakref
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from rlvr.cli import CONF_DIR, override_error
+from rlvr.config import RootConfig, register_configs, to_typed
+from rlvr.credentials import load_dotenv, redact_config, redact_overrides
+from rlvr.errors import UserError
+
+if TYPE_CHECKING:
+    from rlvr.run import Session
+
+RunResult = dict[str, Any]  # the run summary (what summary.json holds)
+__all__ = ["RunResult", "Session", "compose", "export", "prepare", "quick_test", "run_full_pipeline", "train"]
+
+# What compose() saw for each config it returned: the raw DictConfig and the overrides (keyed by id, dropped with it).
+_COMPOSED: dict[int, tuple[DictConfig, list[str]]] = {}
+# Files of a checkpoint that are training state, not the model.
+TRAINING_STATE = {
+    "optimizer.pt",
+    "scheduler.pt",
+    "training_args.bin",
+    "trainer_state.json",
+    "rlvr_state.json",
+    "rlvr_complete.json",
+    "replay_buffer.pkl",
+    "README.md",
+}
+
+
+def __getattr__(name: str) -> Any:  # Session without importing torch at ``import rlvr.api``
+    if name == "Session":
+        from rlvr.run import Session
+
+        return Session
+    raise AttributeError(name)
+
+
+def _as_overrides(overrides: Sequence[str] | Mapping[str, Any] | None) -> list[str]:
+    if overrides is None:
+        return []
+    if isinstance(overrides, Mapping):
+        out = []
+        for key, value in overrides.items():
+            if isinstance(value, bool):
+                text = str(value).lower()
+            elif value is None:
+                text = "null"
+            elif isinstance(value, (list, tuple)):
+                text = json.dumps(list(value))
+            elif isinstance(value, Mapping):
+                text = "{" + ",".join(f"{k}:{json.dumps(v)}" for k, v in value.items()) + "}"
+            else:
+                text = str(value)
+            out.append(f"{key}={text}")
+        return out
+    if isinstance(overrides, str):
+        raise UserError("compose(overrides=...): give a list of 'key=value' strings or a dict, not one string")
+    return [str(o) for o in overrides]
+
+
+def compose(overrides: Sequence[str] | Mapping[str, Any] | None = None, config_name: str = "config") -> RootConfig:
+    """The typed config ``exp/grpo_train.py <overrides>`` would compose (``conf/`` + Hydra's compose API).
+
+    ``overrides`` are ``key=value`` strings as on the command line, or a dict (``{"training.max_steps": 10}``).
+    Bad overrides and bad values raise :class:`UserError` with the CLI's one-line message (unknown options,
+    moved keys, typos, types, and every value check of ``rlvr.config``). ``.env`` is read (see
+    :mod:`rlvr.credentials`).
+    """
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    items = _as_overrides(overrides)
+    if message := override_error([o for o in items if not o.startswith("-")]):
+        raise UserError(message)
+    load_dotenv()
+    register_configs()
+    if GlobalHydra.instance().is_initialized():
+        GlobalHydra.instance().clear()
+    try:
+        with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+            raw = hydra_compose(config_name, overrides=items)
+    except (HydraException, OmegaConfBaseException, ValueError) as err:
+        raise UserError(" ".join(str(err).split())) from None
+    typed = to_typed(raw)
+    key = id(typed)
+    _COMPOSED[key] = (raw, items)
+    weakref.finalize(typed, _COMPOSED.pop, key, None)
+    return typed
+
+
+def default_run_dir(cfg: RootConfig) -> Path:
+    """``<paths.output_root>/<exp_name>/<timestamp>/``, as the CLI names a run directory (relative to the cwd)."""
+    return Path(cfg.paths.output_root) / cfg.exp_name / time.strftime("%Y-%m-%d_%H-%M-%S")
+
+
+def prepare(cfg: RootConfig | DictConfig, run_dir: str | Path | None = None) -> Session:
+    """Build model, tokenizer, datasets, rewards and trainer for ``cfg``; train nothing.
+
+    The returned :class:`rlvr.run.Session` exposes ``trainer``, ``model``, ``tokenizer``, ``train_dataset``,
+    ``held_out``, ``cfg`` and ``run_dir``. ``run_dir`` defaults to ``outputs/<exp_name>/<timestamp>/``; the
+    composed config (secrets masked) is saved to ``<run_dir>/.hydra/config.yaml`` and the overrides to
+    ``.hydra/overrides.yaml``, as the CLI does. Call :func:`train` next (or ``session.close()`` to drop it).
+    """
+    from rlvr.run import prepare as run_prepare
+
+    raw, overrides = _COMPOSED.get(id(cfg), (None, [])) if isinstance(cfg, RootConfig) else (cfg, [])
+    typed = to_typed(cfg)
+    if raw is None:
+        raw = OmegaConf.structured(typed)
+    run_dir = Path(run_dir) if run_dir is not None else default_run_dir(typed)
+    hydra_dir = run_dir / ".hydra"
+    hydra_dir.mkdir(parents=True, exist_ok=True)
+    OmegaConf.save(redact_config(raw), hydra_dir / "config.yaml")
+    OmegaConf.save(OmegaConf.create(redact_overrides(overrides)), hydra_dir / "overrides.yaml")
+    return run_prepare(typed, run_dir, raw=raw, overrides=overrides)
+
+
+def train(session: Session) -> RunResult:
+    """Train a prepared session, evaluate it and write the run directory exactly as the CLI does
+    (``summary.json``, ``metrics.jsonl``, ``train.log``, checkpoints, ``model/`` with its card); returns the summary."""
+    from rlvr.run import train as run_train
+
+    return run_train(session)
+
+
+def run_full_pipeline(
+    overrides: Sequence[str] | Mapping[str, Any] | None = None,
+    run_dir: str | Path | None = None,
+    export_dir: str | Path | None = None,
+    *,
+    merge: bool = False,
+) -> tuple[Session, RunResult, Path]:
+    """compose -> prepare -> train -> export; returns ``(session, summary, export_dir)``.
+
+    ``export_dir`` defaults to ``<run_dir>/export``.
+    """
+    session = prepare(compose(overrides), run_dir)
+    result = train(session)
+    out = export(session.run_dir, export_dir or session.run_dir / "export", merge=merge)
+    return session, result, out
+
+
+# ----------------------------------------------------------------------------------------------------- export
+def resolve_model_dir(path: str | Path) -> Path:
+    """The model a path names: a run directory's ``model/`` (else its newest complete checkpoint), a checkpoint,
+    or a saved model / adapter directory."""
+    from rlvr.checkpoints import find_last_checkpoint
+
+    path = Path(path).expanduser()
+    if not path.is_dir():
+        raise UserError(f"{path}: no such directory (give a run directory, a checkpoint or a saved model)")
+    if _is_model_dir(path / "model"):
+        return path / "model"
+    if _is_model_dir(path):
+        return path
+    last = find_last_checkpoint(path)
+    if last is not None and _is_model_dir(last):
+        return last
+    raise UserError(
+        f"{path}: no model/, no complete checkpoint and no saved model (config.json or adapter_config.json)"
+    )
+
+
+def _is_model_dir(path: Path) -> bool:
+    return path.is_dir() and ((path / "config.json").is_file() or (path / "adapter_config.json").is_file())
+
+
+def _run_dir_of(model_dir: Path) -> Path | None:
+    for candidate in (model_dir, model_dir.parent):
+        if (candidate / ".hydra" / "config.yaml").is_file() or (candidate / "summary.json").is_file():
+            return candidate
+    return None
+
+
+def _load_run_config(run_dir: Path | None) -> tuple[RootConfig | None, list[str]]:
+    if run_dir is None or not (run_dir / ".hydra" / "config.yaml").is_file():
+        return None, []
+    try:
+        loaded = OmegaConf.load(run_dir / ".hydra" / "config.yaml")
+        cfg = to_typed(OmegaConf.merge(OmegaConf.structured(RootConfig), loaded))
+    except Exception:  # an older or hand-edited config: the card is written without it
+        cfg = None
+    overrides_file = run_dir / ".hydra" / "overrides.yaml"
+    overrides = list(OmegaConf.load(overrides_file)) if overrides_file.is_file() else []
+    return cfg, [str(o) for o in overrides]
+
+
+def _base_model_path(model_dir: Path) -> str:
+    adapter = json.loads((model_dir / "adapter_config.json").read_text())
+    return str(adapter.get("base_model_name_or_path") or "")
+
+
+def export(run_dir_or_checkpoint: str | Path, out_dir: str | Path, *, merge: bool = False, zip: bool = False) -> Path:
+    """Write a trained model where others can load it; returns ``out_dir``.
+
+    From a run directory (its ``model/``, else its newest complete checkpoint), a checkpoint or a model directory:
+
+    - LoRA runs: the adapter (``adapter_config.json``, ``adapter_model.safetensors``), loadable with
+      ``peft.PeftModel.from_pretrained(base, out_dir)``; with ``merge=True`` the base with the adapter merged in,
+      loadable with ``AutoModelForCausalLM.from_pretrained(out_dir)``.
+    - Full fine-tunes: the model (``merge`` changes nothing).
+    - Always: the tokenizer with its chat template, and ``README.md`` (model card: the real base model, the run's
+      config and summary) plus ``rlvr_config.yaml`` and ``rlvr_summary.json`` when the run has them.
+    - ``zip=True``: also ``<out_dir>.zip`` next to it.
+
+    ``out_dir`` must not exist or be empty. Raises :class:`UserError` for a path that names no model.
+    """
+    from rlvr.models import load_tokenizer
+    from rlvr.reporting import model_card
+
+    source = resolve_model_dir(run_dir_or_checkpoint)
+    out = Path(out_dir).expanduser()
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise UserError(f"{out}: exists and is not an empty directory; choose another output directory")
+    run_dir = _run_dir_of(source)
+    cfg, overrides = _load_run_config(run_dir)
+    summary = (
+        json.loads((run_dir / "summary.json").read_text()) if run_dir and (run_dir / "summary.json").is_file() else None
+    )
+    lora = (source / "adapter_config.json").is_file()
+    base = _base_model_path(source) if lora else str((summary or {}).get("model") or "")
+    out.mkdir(parents=True, exist_ok=True)
+    try:
+        if lora and merge:
+            _merge_adapter(source, base, out)
+        else:
+            for item in source.iterdir():
+                if item.is_file() and item.name not in TRAINING_STATE and not item.name.startswith("rng_state"):
+                    shutil.copy2(item, out / item.name)
+        tokenizer_source = source if (source / "tokenizer_config.json").is_file() else Path(base)
+        load_tokenizer(str(tokenizer_source)).save_pretrained(str(out))
+        base_name = base or (cfg.model.name_or_path if cfg else "") or "unknown"
+        kind = "merged LoRA" if lora and merge else "LoRA adapter" if lora else "full model"
+        card = model_card(cfg, base_name, summary, overrides) if cfg else f"---\nbase_model: {base_name}\n---\n"
+        card += _export_note(kind, base_name, source)
+        (out / "README.md").write_text(card)
+        if run_dir and (run_dir / ".hydra" / "config.yaml").is_file():
+            shutil.copy2(run_dir / ".hydra" / "config.yaml", out / "rlvr_config.yaml")
+        if summary is not None:
+            (out / "rlvr_summary.json").write_text(json.dumps(summary, indent=2))
+    except BaseException:
+        shutil.rmtree(out, ignore_errors=True)
+        raise
+    if zip:
+        archive = shutil.make_archive(str(out), "zip", root_dir=out.parent, base_dir=out.name)
+        from loguru import logger
+
+        logger.info(f"exported {kind} to {out} and {archive}")
+    return out
+
+
+def _export_note(kind: str, base: str, source: Path) -> str:
+    if kind == "LoRA adapter":
+        load = (
+            "from peft import PeftModel\nfrom transformers import AutoModelForCausalLM\n\n"
+            f"base = AutoModelForCausalLM.from_pretrained({base!r})\nmodel = PeftModel.from_pretrained(base, 'THIS_DIR')"
+        )
+    else:
+        load = (
+            "from transformers import AutoModelForCausalLM\n\nmodel = AutoModelForCausalLM.from_pretrained('THIS_DIR')"
+        )
+    return f"\n## Export\n\n{kind}, exported by `rlvr.api.export` from `{source}`.\n\n```python\n{load}\n```\n"
+
+
+def _merge_adapter(source: Path, base: str, out: Path) -> None:
+    import torch as th
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    if not base or not (Path(base).is_dir() or "/" in base):
+        raise UserError(f"{source}: the adapter names no loadable base model ({base!r}); export without merge")
+    try:
+        model = AutoModelForCausalLM.from_pretrained(base, dtype=th.float32)
+    except OSError as err:
+        raise UserError(f"cannot load the base model {base!r} to merge into: {str(err).splitlines()[0]}") from None
+    merged = PeftModel.from_pretrained(model, str(source)).merge_and_unload()
+    merged.save_pretrained(str(out))
+
+
+# ----------------------------------------------------------------------------------------------------- quick test
+def load_for_chat(path: str | Path) -> tuple[Any, Any]:
+    """``(model, tokenizer)`` from a run directory, checkpoint, exported or saved model (LoRA adapters on their
+    base), in eval mode."""
+    import torch as th
+    from transformers import AutoModelForCausalLM
+
+    from rlvr.models import load_tokenizer
+
+    source = resolve_model_dir(path)
+    if (source / "adapter_config.json").is_file():
+        from peft import PeftModel
+
+        base = AutoModelForCausalLM.from_pretrained(_base_model_path(source), dtype=th.float32)
+        model = PeftModel.from_pretrained(base, str(source))
+    else:
+        model = AutoModelForCausalLM.from_pretrained(str(source), dtype=th.float32)
+    tok_dir = source if (source / "tokenizer_config.json").is_file() else Path(_base_model_path(source))
+    return model.eval(), load_tokenizer(str(tok_dir))
+
+
+def quick_test(
+    model_or_dir_or_session: Any,
+    question: str | list[str],
+    *,
+    max_new_tokens: int | None = None,
+    temperature: float = 0.0,
+    tokenizer: Any = None,
+    system_prompt: str | None = None,
+) -> str | list[str]:
+    """Answer ``question`` (one or several) with a model through its chat template; greedy when ``temperature`` is 0.
+
+    ``model_or_dir_or_session``: a :class:`Session` (its policy, tokenizer, ``model.generation_kwargs.max_new_tokens``
+    and ``dataset.system_prompt``), a directory (run dir, checkpoint, export) or a model object with ``tokenizer=``.
+    Returns the completion text (special tokens dropped), a list for a list of questions.
+    """
+    import torch as th
+
+    from rlvr.run import Session
+
+    if isinstance(model_or_dir_or_session, Session):
+        session = model_or_dir_or_session
+        model, tok = session.model, session.tokenizer
+        max_new_tokens = max_new_tokens or session.cfg.model.generation_kwargs.max_new_tokens
+        system_prompt = system_prompt if system_prompt is not None else session.cfg.dataset.system_prompt
+    elif isinstance(model_or_dir_or_session, (str, Path)):
+        model, tok = load_for_chat(model_or_dir_or_session)
+    else:
+        model, tok = model_or_dir_or_session, tokenizer
+        if tok is None:
+            raise UserError("quick_test(model, ...): pass tokenizer= with a model object")
+    questions = [question] if isinstance(question, str) else list(question)
+    prompts = []
+    for q in questions:
+        messages = ([{"role": "system", "content": system_prompt}] if system_prompt else []) + [
+            {"role": "user", "content": q}
+        ]
+        prompts.append(tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True))
+    side = tok.padding_side
+    tok.padding_side = "left"
+    batch = tok(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
+    tok.padding_side = side
+    device = next(model.parameters()).device
+    batch = {k: v.to(device) for k, v in batch.items()}
+    gen: dict[str, Any] = {"max_new_tokens": max_new_tokens or 256, "pad_token_id": tok.pad_token_id}
+    gen |= {"do_sample": True, "temperature": temperature} if temperature > 0 else {"do_sample": False}
+    was_training = model.training
+    model.eval()
+    try:
+        with th.no_grad():
+            out = model.generate(**batch, **gen)
+    finally:
+        model.train(was_training)
+    answers = tok.batch_decode(out[:, batch["input_ids"].shape[1] :], skip_special_tokens=True)
+    return answers[0] if isinstance(question, str) else answers
