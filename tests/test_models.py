@@ -107,3 +107,49 @@ def test_quantized_loads_on_the_local_rank(monkeypatch: pytest.MonkeyPatch) -> N
 def test_quantized_without_lora_is_a_compose_error() -> None:
     with pytest.raises(UserError, match="model.lora.enabled"):
         typed_cfg(["model=qwen3_0.6b", "model.model_kwargs.load_in_4bit=true"])
+
+
+def test_lora_keys_reach_peft_and_only_adapters_and_saved_modules_train() -> None:
+    import math
+
+    import torch as th
+    from peft import get_peft_model
+
+    from rlvr.config import TinyModelSpec
+    from rlvr.models import lora_config
+    from rlvr.tiny_model import build_model, build_tokenizer
+    from tests.helpers.config import typed_cfg
+
+    cfg = typed_cfg(
+        [
+            "model.lora.enabled=true",
+            "model.lora.r=4",
+            "model.lora.alpha=8",
+            "model.lora.target_modules=[all-linear]",
+            "model.lora.modules_to_save=[norm]",
+            "model.lora.use_rslora=true",
+        ]
+    )
+    peft_cfg = lora_config(cfg.model)
+    assert peft_cfg.target_modules == "all-linear" and peft_cfg.use_rslora and set(peft_cfg.modules_to_save) == {"norm"}
+    tok = build_tokenizer()
+    th.manual_seed(0)
+    model = get_peft_model(build_model(TinyModelSpec(num_hidden_layers=1), tok), peft_cfg)
+    names = {n for n, p in model.named_parameters() if p.requires_grad}
+    assert any("mlp.down_proj.lora_A" in n for n in names)  # all-linear reaches the MLP, not only attention
+    assert any("modules_to_save" in n and n.endswith("norm.modules_to_save.default.weight") for n in names)
+    assert not any("lm_head" in n for n in names)  # the output head is never a LoRA target
+    layer = model.base_model.model.model.layers[0].mlp.down_proj
+    assert math.isclose(layer.scaling["default"], 8 / math.sqrt(4))  # rslora: alpha / sqrt(r)
+
+    for module in model.modules():  # peft starts lora_B at 0: perturb it so every adapter gets a gradient
+        if hasattr(module, "lora_B"):
+            th.nn.init.normal_(module.lora_B["default"].weight, std=0.02)
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    opt = th.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-2)
+    ids = th.tensor([tok("12+34=")["input_ids"]])
+    model(input_ids=ids, labels=ids).loss.backward()
+    opt.step()
+    changed = {n for n, p in model.named_parameters() if not th.equal(p, before[n])}
+    assert changed and changed <= names  # nothing outside the adapters and modules_to_save moved
+    assert any("modules_to_save" in n for n in changed) and any("lora_A" in n for n in changed)

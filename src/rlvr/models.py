@@ -150,10 +150,13 @@ def lora_config(cfg: ModelConfig) -> LoraConfig | None:
         return None
     from peft import LoraConfig
 
+    targets = list(cfg.lora.target_modules)
     return LoraConfig(
         r=cfg.lora.r,
         lora_alpha=cfg.lora.alpha,
         lora_dropout=cfg.lora.dropout,
-        target_modules=list(cfg.lora.target_modules),
+        target_modules="all-linear" if targets == ["all-linear"] else targets,
+        modules_to_save=list(cfg.lora.modules_to_save) or None,
+        use_rslora=cfg.lora.use_rslora,
         task_type="CAUSAL_LM",
     )

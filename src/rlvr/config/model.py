@@ -97,7 +97,18 @@ class LoraSettings:
     r: int = 16
     alpha: int = 32
     dropout: float = 0.05
+    # module names to adapt, or ["all-linear"] (every linear layer except the output head)
     target_modules: list[str] = field(default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"])
+    modules_to_save: list[str] = field(default_factory=list)  # trained in full and saved with the adapter
+    use_rslora: bool = False  # rank-stabilised scaling alpha / sqrt(r) instead of alpha / r
+
+    def __post_init__(self) -> None:
+        if self.r < 1:
+            raise UserError(f"model.lora.r must be >= 1, got {self.r}")
+        if not 0 <= self.dropout < 1:
+            raise UserError(f"model.lora.dropout must be in [0, 1), got {self.dropout}")
+        if not self.target_modules:
+            raise UserError("model.lora.target_modules is empty: name modules, or use [all-linear]")
 
 
 @dataclass
