@@ -4,13 +4,11 @@ every N steps and after training) and all ranks agree on the result, which equal
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.helpers.cli import FAST, ROOT, cli_env, run_cli
+from tests.helpers.cli import FAST, run_accelerate, run_cli
 
 EVAL = [*FAST, "training.max_steps=2", "training.save_strategy=no", "eval.max_samples=15", "eval.every_steps=1"]
 
@@ -27,23 +25,14 @@ def test_two_ranks_evaluate_shards_and_match_one_process(tmp_path: Path, cache_d
     proc = run_cli([*EVAL, f"hydra.run.dir={one}"], cache_dir)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     two = tmp_path / "two"
-    cmd = [
-        sys.executable,
-        "-m",
-        "accelerate.commands.launch",
-        "--config_file",
-        str(ROOT / "conf/accelerate/ddp.yaml"),
-        "--num_processes",
-        "2",
-        "--main_process_port",
-        "29531",
-        str(ROOT / "exp/grpo_train.py"),
-        *EVAL,
-        "training.per_device_train_batch_size=8",
-        f"hydra.run.dir={two}",
-    ]
-    proc = subprocess.run(
-        cmd, cwd=ROOT, env=cli_env(cache_dir, OMP_NUM_THREADS="1"), capture_output=True, text=True, timeout=900
+    proc = run_accelerate(
+        [
+            *EVAL,
+            "training.per_device_train_batch_size=8",
+            f"hydra.run.dir={two}",
+        ],
+        cache_dir,
+        port=29531,
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     single, double = (json.loads((d / "summary.json").read_text()) for d in (one, two))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+import sys
 from pathlib import Path
 
 from rlvr.cli_runner import ROOT, TRAIN_SCRIPT, run_script
@@ -29,3 +30,24 @@ def run_cli(
 ) -> subprocess.CompletedProcess:
     """Run ``python exp/grpo_train.py <overrides>`` as a user would (from ``cwd``)."""
     return run_script(overrides, script=script, env=cli_env(cache_dir), cwd=cwd, timeout=timeout)
+
+
+def run_accelerate(
+    overrides: list[str], cache_dir: Path, *, processes: int = 2, port: int = 29517, timeout: int = 900
+) -> subprocess.CompletedProcess:
+    """``accelerate launch`` of ``exp/grpo_train.py`` with the DDP config (gloo on a CPU machine), one thread each."""
+    cmd = [
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        "--config_file",
+        str(ROOT / "conf/accelerate/ddp.yaml"),
+        "--num_processes",
+        str(processes),
+        "--main_process_port",
+        str(port),
+        str(ROOT / TRAIN_SCRIPT),
+        *overrides,
+    ]
+    env = cli_env(cache_dir, OMP_NUM_THREADS="1")
+    return subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)

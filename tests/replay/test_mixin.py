@@ -8,8 +8,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -18,7 +16,7 @@ import torch as th
 from rlvr.replay.buffer import ReplayBuffer
 from rlvr.replay.keys import prompt_key
 from rlvr.run import build
-from tests.helpers.cli import FAST, ROOT, cli_env, run_cli
+from tests.helpers.cli import FAST, run_accelerate, run_cli
 from tests.helpers.config import compose_cfg
 
 REPLAY = [
@@ -78,24 +76,15 @@ def test_two_processes_keep_identical_buffers(tmp_path: Path, cache_dir: Path) -
         ).returncode
         == 0
     )
-    cmd = [
-        sys.executable,
-        "-m",
-        "accelerate.commands.launch",
-        "--config_file",
-        str(ROOT / "conf/accelerate/ddp.yaml"),  # DDP; gloo on a machine without GPUs
-        "--num_processes",
-        "2",
-        "--main_process_port",
-        "29517",
-        str(ROOT / "exp/grpo_train.py"),
-        *FAST,
-        *REPLAY,
-        "training.per_device_train_batch_size=8",  # 2 ranks x 1 group each: replay swaps one of them
-        f"hydra.run.dir={run_dir}",
-    ]
-    proc = subprocess.run(
-        cmd, cwd=ROOT, env=cli_env(cache_dir, OMP_NUM_THREADS="1"), capture_output=True, text=True, timeout=900
+    proc = run_accelerate(
+        [
+            *FAST,
+            *REPLAY,
+            "training.per_device_train_batch_size=8",  # 2 ranks x 1 group each: replay swaps one of them
+            f"hydra.run.dir={run_dir}",
+        ],
+        cache_dir,
+        port=29517,
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     summary = json.loads((run_dir / "summary.json").read_text())
