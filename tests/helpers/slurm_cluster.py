@@ -137,6 +137,12 @@ class LocalSlurm:
 
     def start(self, timeout: float = 90.0) -> LocalSlurm:
         self.write_config()
+        self.start_controller(timeout)
+        self.start_nodes(timeout)
+        return self
+
+    def start_controller(self, timeout: float) -> None:
+        """munged and slurmctld, answering pings."""
         m = self.root / "munge"
         self._spawn(
             "munged",
@@ -154,9 +160,11 @@ class LocalSlurm:
         self._wait(lambda: self.munge_socket.exists(), timeout, "munged socket")
         self._spawn("slurmctld", [_which("slurmctld"), "-D", "-i", "-f", str(self.conf)])
         self._wait(lambda: self.run("scontrol", "ping", check=False).stdout.count("UP") > 0, timeout, "slurmctld")
+
+    def start_nodes(self, timeout: float) -> None:
+        """One slurmd, registered idle."""
         self._spawn("slurmd", [_which("slurmd"), "-D", "-f", str(self.conf), "-N", self.node])
         self._wait(self._node_idle, timeout, "slurmd to register an idle node")
-        return self
 
     def _node_idle(self) -> bool:
         out = self.run("sinfo", "-h", "-N", "-o", "%T", check=False).stdout.strip()
