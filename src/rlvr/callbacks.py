@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -70,3 +71,28 @@ class EvalAtStart(TrainerCallback):
 
     def on_train_begin(self, args, state, control, **kwargs):  # noqa: ANN001, ANN201
         self.result = self.evaluate()
+
+
+class EvalOnSave(TrainerCallback):
+    """``callbacks.eval_on_save=inline``: held-out accuracy of every saved checkpoint, in the training job.
+
+    ``on_save`` runs on every rank after the checkpoint is written, so the evaluation is the same collective as
+    the others; rank 0 appends ``eval/*`` at that step to ``metrics.jsonl`` (and wandb when a run is open) and
+    writes ``eval.json`` into the checkpoint folder.
+    """
+
+    def __init__(self, evaluate: Callable[[str], Any], run_dir: Path, log: Callable[[dict[str, Any]], None]) -> None:
+        self.evaluate, self.run_dir, self.log = evaluate, run_dir, log
+
+    def on_save(self, args, state, control, **kwargs):  # noqa: ANN001, ANN201
+        name = f"checkpoint-{state.global_step}"
+        result = self.evaluate(name)
+        if not state.is_world_process_zero:
+            return
+        record = {"step": state.global_step, "checkpoint": name, "eval/accuracy": result.accuracy, "eval/n": result.n}
+        record.update({f"eval/accuracy/{task}": acc for task, acc in getattr(result, "per_task", {}).items()})
+        append_jsonl(self.run_dir / "metrics.jsonl", record)
+        folder = self.run_dir / name
+        if folder.is_dir():
+            (folder / "eval.json").write_text(json.dumps(asdict(result), indent=2))
+        self.log(record)

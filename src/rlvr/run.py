@@ -26,7 +26,7 @@ from omegaconf import DictConfig
 from transformers import PrinterCallback, ProgressCallback
 
 from rlvr import preemption
-from rlvr.callbacks import EvalAtStart, MetricsJsonl, PeriodicEval
+from rlvr.callbacks import EvalAtStart, EvalOnSave, MetricsJsonl, PeriodicEval
 from rlvr.checkpoints import find_last_checkpoint, resolve_resume
 from rlvr.config import RootConfig, to_typed
 from rlvr.console import ProgressLine, quiet_library_progress, setup_console
@@ -46,7 +46,7 @@ from rlvr.models import load_model_and_tokenizer, lora_config, upcast_trainable
 from rlvr.reporting import end_banner, format_config, model_card, start_banner
 from rlvr.rewards import build_rewards
 from rlvr.run_dir import environment_info, git_commit, is_main_process
-from rlvr.tracking import close_wandb, setup_wandb, wandb_location
+from rlvr.tracking import close_wandb, log_to_wandb, setup_wandb, wandb_location
 from rlvr.trainers import RLVRTrainer, trainer_class
 from rlvr.trainers.args import grpo_args
 
@@ -279,6 +279,8 @@ def prepare(
                 run_dir / "metrics.jsonl",
             )
         )
+        if cfg.callbacks.eval_on_save == "inline":
+            trainer.add_callback(EvalOnSave(lambda label: evaluate(built, label), run_dir, log_to_wandb))
         return session
     except BaseException:
         while closers:

@@ -45,3 +45,13 @@ def wandb_location() -> str | None:
     if wandb.run is None:
         return None
     return wandb.run.url or wandb.run.dir
+
+
+def log_to_wandb(record: dict[str, object]) -> None:
+    """Log ``record`` to the open wandb run, if any (metrics logged outside the trainer's own log calls)."""
+    try:
+        import wandb
+    except ImportError:
+        return
+    if wandb.run is not None:
+        wandb.log({k: v for k, v in record.items() if k != "step"})

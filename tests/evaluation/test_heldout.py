@@ -43,3 +43,18 @@ def test_two_ranks_evaluate_shards_and_match_one_process(tmp_path: Path, cache_d
     assert double["eval_before"]["accuracy"] == single["eval_before"]["accuracy"]
     assert double["eval_before"]["per_group"] == single["eval_before"]["per_group"]
     assert [r["step"] for r in eval_rows(two)] == [1, 2] and all(r["eval/n"] == 15 for r in eval_rows(two))
+
+
+@pytest.mark.slow
+def test_inline_eval_on_save_logs_each_saved_checkpoint(tmp_path: Path, cache_dir: Path) -> None:
+    run_dir = tmp_path / "run"
+    overrides = [*FAST, "training.max_steps=2", "training.save_steps=1", "callbacks.eval_on_save=inline"]
+    proc = run_cli([*overrides, "eval.max_samples=6", f"hydra.run.dir={run_dir}"], cache_dir)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    saved = [r for r in eval_rows(run_dir) if "checkpoint" in r]
+    assert [(r["step"], r["checkpoint"], r["eval/n"]) for r in saved] == [
+        (1, "checkpoint-1", 6),
+        (2, "checkpoint-2", 6),
+    ]
+    for row in saved:
+        assert json.loads((run_dir / row["checkpoint"] / "eval.json").read_text())["accuracy"] == row["eval/accuracy"]

@@ -15,7 +15,7 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
 
 from rlvr.config.dataset import ANSWER_FORMATS, DatasetConfig, DataSource
-from rlvr.config.evaluation import EvalConfig
+from rlvr.config.evaluation import CallbacksConfig, EvalConfig
 from rlvr.config.legacy import MOVED_KEYS, moved_key_error
 from rlvr.config.logging import LoggingConfig
 from rlvr.config.model import GenerationKwargs, LoraSettings, ModelConfig, ModelKwargs, TinyModelSpec
@@ -33,6 +33,7 @@ from rlvr.errors import UserError
 
 __all__ = [
     "ANSWER_FORMATS",
+    "CallbacksConfig",
     "MANAGED",
     "MOVED_KEYS",
     "DataSource",

@@ -1,8 +1,12 @@
-"""``eval`` keys (in conf/config.yaml): held-out greedy accuracy before, during and after training."""
+"""``eval`` keys (in conf/config.yaml): held-out greedy accuracy before, during and after training.
+
+The sampling keys (``n_samples``, ``k_values``, ``temperature``, ``backend``) are read by ``exp/evaluate.py``
+(conf/evaluate.yaml: pass@k and maj@k); training's own evaluation is greedy and ignores them.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from rlvr.errors import UserError
 
@@ -15,9 +19,14 @@ class EvalConfig:
     max_samples: int | None = None  # None: the whole held-out split
     batch_size: int = 64
     max_new_tokens: int | None = None  # None: model.generation_kwargs.max_new_tokens
-    reward: str | None = None  # reward name that defines success; None: the first of rewards.funcs
+    reward: str | None = None  # one reward that defines success for every row; None: each row's task correctness reward
     success_threshold: float = 1.0
     every_steps: int = 0  # > 0: also evaluate every this many steps (eval/accuracy in metrics.jsonl)
+    # exp/evaluate.py only (pass@k / maj@k, docs/evaluation.md):
+    n_samples: int = 0  # sampled completions per problem; 0: greedy only
+    k_values: list[int] = field(default_factory=list)  # k of pass@k and maj@k; []: [1, n_samples]
+    temperature: float | None = None  # sampling temperature; None: model.generation_kwargs.temperature
+    backend: str = "transformers"  # transformers | vllm (vllm: not built yet)
 
     def __post_init__(self) -> None:
         if self.batch_size < 1:
@@ -28,3 +37,28 @@ class EvalConfig:
             raise UserError(f"eval.max_new_tokens must be >= 1 or null, got {self.max_new_tokens}")
         if self.every_steps < 0:
             raise UserError(f"eval.every_steps must be >= 0 (0: off), got {self.every_steps}")
+        if self.n_samples < 0:
+            raise UserError(f"eval.n_samples must be >= 0 (0: greedy only), got {self.n_samples}")
+        if not self.k_values and self.n_samples:
+            self.k_values = sorted({1, self.n_samples})
+        bad = [k for k in self.k_values if not 1 <= k <= self.n_samples]
+        if bad:
+            raise UserError(f"eval.k_values: {bad} not in [1, eval.n_samples={self.n_samples}]")
+        if self.temperature is not None and not self.temperature > 0:
+            raise UserError(f"eval.temperature must be > 0 or null, got {self.temperature}")
+        if self.backend not in ("transformers", "vllm"):
+            raise UserError(f"eval.backend: {self.backend!r} is not one of transformers, vllm")
+
+
+EVAL_ON_SAVE = ("none", "inline")
+
+
+@dataclass
+class CallbacksConfig:
+    """``callbacks`` keys: what happens when the trainer saves a checkpoint."""
+
+    eval_on_save: str = "none"  # inline: evaluate every saved checkpoint in the training job (all ranks join)
+
+    def __post_init__(self) -> None:
+        if self.eval_on_save not in EVAL_ON_SAVE:
+            raise UserError(f"callbacks.eval_on_save: {self.eval_on_save!r} is not one of {', '.join(EVAL_ON_SAVE)}")

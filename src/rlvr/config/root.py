@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from rlvr.config.dataset import DatasetConfig
-from rlvr.config.evaluation import EvalConfig
+from rlvr.config.evaluation import CallbacksConfig, EvalConfig
 from rlvr.config.logging import LoggingConfig
 from rlvr.config.model import ModelConfig, check_training_overlap
 from rlvr.config.objective import ObjectiveConfig
@@ -34,6 +34,7 @@ class RootConfig:
     replay: ReplayConfig = field(default_factory=ReplayConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    callbacks: CallbacksConfig = field(default_factory=CallbacksConfig)
     paths: PathsConfig = field(default_factory=PathsConfig)
     exp_name: str = "default"
     seed: int = 0

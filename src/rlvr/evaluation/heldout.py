@@ -39,7 +39,9 @@ def generation_model(trainer: Any) -> Iterator[th.nn.Module]:
     """The policy ready for ``generate`` on every rank: unwrapped, ZeRO-3 parameters gathered, FSDP summoned."""
     gather = bool(getattr(trainer.args, "ds3_gather_for_generation", True))
     with (
-        unwrap_model_for_generation(trainer.model_wrapped, trainer.accelerator, gather_deepspeed3_params=gather) as model,
+        unwrap_model_for_generation(
+            trainer.model_wrapped, trainer.accelerator, gather_deepspeed3_params=gather
+        ) as model,
         th.no_grad(),
         DistributedBackend(trainer.accelerator).summon_full_params(trainer.model_wrapped, recurse=False),
     ):

@@ -1,0 +1,72 @@
+"""Evaluate saved models: `uv run python exp/evaluate.py [overrides]` (config: conf/evaluate.yaml).
+
+    uv run python exp/evaluate.py model.name_or_path=RUN_DIR/model eval.n_samples=8 eval.k_values=[1,8]
+    uv run python exp/evaluate.py run_dir=RUN_DIR checkpoints=all        # every complete checkpoint + model/
+    uv run python exp/evaluate.py run_dir=RUN_DIR dataset=math500 rewards=math eval.max_samples=100
+
+Greedy pass@1, pass@k (unbiased estimator) and maj@k over `eval.n_samples` samples per held-out problem, per task
+and per `dataset.group_column`, mean completion length and truncation rate; `eval.json` + `eval.md` (and
+`accuracy.png` for several checkpoints) in `output_dir` (default: next to the model, `<run_dir>/eval/`, or
+`outputs/eval/<timestamp>/`). Under `accelerate launch` the problems are sharded over the ranks. Bad input prints
+one line naming the key and exits with status 2. Reference: docs/evaluation.md.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import hydra
+from loguru import logger
+from omegaconf import DictConfig, OmegaConf
+
+from rlvr.config import to_typed
+from rlvr.credentials import load_dotenv, redact_config
+from rlvr.errors import UserError
+from rlvr.evaluation.config import EvaluateConfig, check_backend, register_evaluate_config, targets
+
+register_evaluate_config()
+
+
+def fail(message: str) -> None:
+    logger.error(f"error: {message}")
+    sys.exit(2)
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="evaluate")
+def main(cfg: DictConfig) -> float | None:
+    try:
+        typed = to_typed(cfg)  # every value checked here, before any heavy import
+        if not isinstance(typed, EvaluateConfig):
+            raise UserError("conf/evaluate.yaml must use evaluate_schema")
+        check_backend(typed)  # backend and paths checked before torch is imported
+        targets(typed)
+        from rlvr.evaluation.offline import evaluate
+
+        report = evaluate(typed, OmegaConf.to_container(redact_config(cfg), resolve=True))  # type: ignore[arg-type]
+    except UserError as err:
+        fail(str(err))
+    return report["metrics"]["greedy"]
+
+
+def precheck(argv: list[str]) -> str | None:
+    """One line for a bad override (unknown key, wrong type, bad value), before Hydra's multi-line report."""
+    if any(a in ("-m", "--multirun") or a.startswith("--") for a in argv):
+        return None  # sweeps and Hydra's own flags: Hydra reports
+    overrides = [a for a in argv if not a.startswith(("-", "hydra.", "hydra/"))]
+    from rlvr import api
+
+    try:
+        api.compose(overrides, config_name="evaluate")
+    except UserError as err:
+        return str(err)
+    return None
+
+
+if __name__ == "__main__":
+    load_dotenv()
+    if "--help" in sys.argv[1:] or "-h" in sys.argv[1:]:
+        print(__doc__)
+        sys.exit(0)
+    if message := precheck(sys.argv[1:]):
+        fail(message)
+    main()

@@ -1,0 +1,116 @@
+"""``exp/evaluate.py`` end to end: a real 2-step run (checkpoints at steps 1 and 2), evaluated from its ``model/``
+and with ``checkpoints=all``, plus the one-line errors for bad input."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from rlvr.cli_runner import ROOT
+from tests.helpers.cli import FAST, cli_env, run_cli
+
+SCRIPT = "exp/evaluate.py"
+SAMPLING = ["eval.n_samples=4", "eval.k_values=[1,4]", "eval.max_samples=8", "model.tiny.warmup_steps=20"]
+
+
+def assert_ok(proc: subprocess.CompletedProcess) -> None:
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory: pytest.TempPathFactory, cache_dir: Path) -> Path:
+    """A 2-step tiny run with a checkpoint at every step: checkpoint-1, checkpoint-2 and model/."""
+    out = tmp_path_factory.mktemp("evalrun") / "run"
+    overrides = [o for o in FAST if not o.startswith("training.save_steps=")]
+    assert_ok(run_cli([*overrides, "training.save_steps=1", "eval.enabled=false", f"hydra.run.dir={out}"], cache_dir))
+    assert (out / "checkpoint-1").is_dir() and (out / "checkpoint-2").is_dir() and (out / "model").is_dir()
+    return out
+
+
+def check_metrics(m: dict) -> None:
+    for key in ("greedy", "pass@1", "pass@4", "maj@1", "maj@4", "greedy_truncation_rate", "sample_truncation_rate"):
+        assert 0.0 <= m[key] <= 1.0, (key, m)
+    assert m["pass@4"] >= m["pass@1"]
+    assert m["greedy_mean_tokens"] > 0 and m["sample_mean_tokens"] > 0
+
+
+@pytest.mark.slow
+def test_evaluates_a_run_model_dir(run_dir: Path, cache_dir: Path) -> None:
+    proc = run_cli([f"model.name_or_path={run_dir / 'model'}", *SAMPLING], cache_dir, script=SCRIPT)
+    assert_ok(proc)
+    out = run_dir / "eval-model"  # default: next to the evaluated model
+    report = json.loads((out / "eval.json").read_text())
+    assert report["n_problems"] == 8 and report["n_samples"] == 4 and report["k_values"] == [1, 4]
+    (entry,) = report["results"]
+    assert entry["label"] == "model" and entry["step"] == 2
+    check_metrics(report["metrics"])
+    assert entry["per_task"] and entry["per_group"]  # arith rows are task "math"; groups: arith levels
+    assert "| model (step 2) |" in (out / "eval.md").read_text()
+    assert not (out / "accuracy.png").exists()  # one model: no curve
+
+
+@pytest.mark.slow
+def test_checkpoints_all_writes_one_entry_per_checkpoint_and_a_plot(
+    run_dir: Path, cache_dir: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "report"
+    proc = run_cli([f"run_dir={run_dir}", "checkpoints=all", f"output_dir={out}", *SAMPLING], cache_dir, script=SCRIPT)
+    assert_ok(proc)
+    report = json.loads((out / "eval.json").read_text())
+    assert [(e["label"], e["step"]) for e in report["results"]] == [
+        ("checkpoint-1", 1),
+        ("checkpoint-2", 2),
+        ("model", 2),
+    ]
+    for entry in report["results"]:
+        check_metrics(entry["metrics"])
+    png = (out / "accuracy.png").read_bytes()
+    assert png.startswith(b"\x89PNG") and len(png) > 1000
+
+
+@pytest.mark.parametrize(
+    ("overrides", "needle"),
+    [
+        (["eval.n_samples=2", "eval.k_values=[1,4]"], "eval.k_values"),
+        (["checkpoints=all"], "run_dir"),
+        (["checkpoints=some"], "checkpoints"),
+        (["eval.nope=1"], "eval.nope"),
+        (["eval.backend=vllm"], "eval.backend=vllm"),
+    ],
+)
+def test_bad_input_gives_one_line_and_exit_2(overrides: list[str], needle: str, cache_dir: Path) -> None:
+    proc = run_cli(overrides, cache_dir, script=SCRIPT)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    lines = [line for line in (proc.stdout + proc.stderr).splitlines() if line.strip()]
+    assert len(lines) == 1 and needle in lines[0], lines
+
+
+def test_bad_run_dir_names_the_key(tmp_path: Path, cache_dir: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    proc = run_cli([f"run_dir={tmp_path / 'empty'}"], cache_dir, script=SCRIPT)
+    assert proc.returncode == 2 and "run_dir:" in proc.stderr + proc.stdout
+    assert "Traceback" not in proc.stderr + proc.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.multiproc
+def test_accelerate_launch_shards_problems_and_matches_one_process(
+    run_dir: Path, cache_dir: Path, tmp_path: Path
+) -> None:
+    """2 CPU ranks: each generates for its shard, rank 0 writes; greedy results equal the one-process run's."""
+    args = [f"model.name_or_path={run_dir / 'model'}", *SAMPLING]
+    assert_ok(run_cli([*args, f"output_dir={tmp_path / 'one'}"], cache_dir, script=SCRIPT))
+    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(ROOT / "conf/accelerate/ddp.yaml")]
+    cmd += ["--num_processes", "2", "--main_process_port", "29533", str(ROOT / SCRIPT), *args]
+    cmd += [f"output_dir={tmp_path / 'two'}"]
+    env = cli_env(cache_dir, OMP_NUM_THREADS="1")
+    assert_ok(subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600))
+    one, two = (json.loads((tmp_path / d / "eval.json").read_text()) for d in ("one", "two"))
+    assert one["ranks"] == 1 and two["ranks"] == 2 and two["n_problems"] == one["n_problems"] == 8
+    for key in ("greedy", "greedy_mean_tokens", "greedy_truncation_rate"):
+        assert two["metrics"][key] == one["metrics"][key], key
+    check_metrics(two["metrics"])
