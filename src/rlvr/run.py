@@ -44,6 +44,7 @@ from rlvr.evaluation.heldout import HeldOutSpec, evaluate_held_out
 from rlvr.evaluation.scoring import EvalResult, correctness_scorer
 from rlvr.models import load_model_and_tokenizer, lora_config, upcast_trainable
 from rlvr.reporting import end_banner, format_config, model_card, start_banner
+from rlvr.revisions import RevisionPusher
 from rlvr.rewards import build_rewards
 from rlvr.run_dir import environment_info, git_commit, is_main_process
 from rlvr.tracking import close_wandb, log_to_wandb, setup_wandb, wandb_location
@@ -279,6 +280,9 @@ def prepare(
                 run_dir / "metrics.jsonl",
             )
         )
+        if cfg.callbacks.push_revisions:
+            token = cfg.training.hub_token or os.environ.get("HF_TOKEN")
+            trainer.add_callback(RevisionPusher(cfg.training.hub_model_id, cfg.exp_name, run_dir, token))
         if cfg.callbacks.eval_on_save == "inline":
             trainer.add_callback(EvalOnSave(lambda label: evaluate(built, label), run_dir, log_to_wandb))
         return session
@@ -286,6 +290,12 @@ def prepare(
         while closers:
             closers.pop()()
         raise
+
+
+def push_summary(trainer: RLVRTrainer) -> dict[str, Any]:
+    """``{"revisions": ...}`` once the background pushes (``callbacks.push_revisions``) are done, else ``{}``."""
+    pusher = next((cb for cb in trainer.callback_handler.callbacks if isinstance(cb, RevisionPusher)), None)
+    return {"revisions": pusher.finish()} if pusher is not None else {}
 
 
 def train(session: Session) -> dict[str, Any]:
@@ -323,6 +333,7 @@ def train(session: Session) -> dict[str, Any]:
             "wall_seconds": round(time.time() - session.start_time, 1),
             "resumed_from": built.resume_from,
             **trainer.summary_extra(),
+            **push_summary(trainer),
             "git_commit": git_commit(),
             "environment": environment_info(device, processes),
             "overrides": overrides,

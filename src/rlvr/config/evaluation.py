@@ -58,6 +58,7 @@ class CallbacksConfig:
     """``callbacks`` keys: what happens when the trainer saves a checkpoint."""
 
     eval_on_save: str = "none"  # inline: evaluate every saved checkpoint in the training job (all ranks join)
+    push_revisions: bool = False  # push every checkpoint to training.hub_model_id at revision <exp_name>-step-<N>
 
     def __post_init__(self) -> None:
         if self.eval_on_save not in EVAL_ON_SAVE:

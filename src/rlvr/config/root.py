@@ -49,4 +49,6 @@ class RootConfig:
         if self.seed < 0:
             raise UserError(f"seed must be >= 0, got {self.seed}")
         check_training_overlap(self.training, self.model)
+        if self.callbacks.push_revisions and not self.training.hub_model_id:
+            raise UserError("callbacks.push_revisions=true needs training.hub_model_id (the hub repo to push to)")
         self.objective.check_with(int(self.training.num_generations or 8), float(self.training.beta or 0.0))
