@@ -19,8 +19,9 @@ import hydra
 from loguru import logger
 from omegaconf import DictConfig, OmegaConf
 
+from rlvr.cli import entry_preamble
 from rlvr.config import to_typed
-from rlvr.credentials import load_dotenv, redact_config
+from rlvr.credentials import redact_config
 from rlvr.errors import UserError
 from rlvr.evaluation.config import EvaluateConfig, check_backend, register_evaluate_config, targets
 
@@ -48,25 +49,6 @@ def main(cfg: DictConfig) -> float | None:
     return report["metrics"]["greedy"]
 
 
-def precheck(argv: list[str]) -> str | None:
-    """One line for a bad override (unknown key, wrong type, bad value), before Hydra's multi-line report."""
-    if any(a in ("-m", "--multirun") or a.startswith("--") for a in argv):
-        return None  # sweeps and Hydra's own flags: Hydra reports
-    overrides = [a for a in argv if not a.startswith(("-", "hydra.", "hydra/"))]
-    from rlvr import api
-
-    try:
-        api.compose(overrides, config_name="evaluate")
-    except UserError as err:
-        return str(err)
-    return None
-
-
 if __name__ == "__main__":
-    load_dotenv()
-    if "--help" in sys.argv[1:] or "-h" in sys.argv[1:]:
-        print(__doc__)
-        sys.exit(0)
-    if message := precheck(sys.argv[1:]):
-        fail(message)
+    entry_preamble(__doc__, "evaluate")
     main()

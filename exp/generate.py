@@ -21,8 +21,8 @@ import hydra
 from loguru import logger
 from omegaconf import DictConfig
 
+from rlvr.cli import entry_preamble
 from rlvr.config import to_typed
-from rlvr.credentials import load_dotenv
 from rlvr.errors import UserError
 from rlvr.generation.config import GenerateConfig, register_generate_config
 
@@ -47,26 +47,6 @@ def main(cfg: DictConfig) -> None:
         fail(str(err))
 
 
-def precheck(argv: list[str]) -> str | None:
-    """One line for a bad override (unknown key, wrong type, bad value), before Hydra's multi-line report."""
-    if any(a in ("-m", "--multirun") or a.startswith("--") for a in argv):
-        return None
-    overrides = [a for a in argv if not a.startswith(("-", "hydra.", "hydra/"))]
-    from rlvr import api
-
-    register_generate_config()
-    try:
-        api.compose(overrides, config_name="generate")
-    except UserError as err:
-        return str(err)
-    return None
-
-
 if __name__ == "__main__":
-    load_dotenv()
-    if "--help" in sys.argv[1:] or "-h" in sys.argv[1:]:
-        print(__doc__)
-        sys.exit(0)
-    if message := precheck(sys.argv[1:]):
-        fail(message)
+    entry_preamble(__doc__, "generate")
     main()

@@ -21,8 +21,9 @@ from hydra.core.hydra_config import HydraConfig
 from loguru import logger
 from omegaconf import DictConfig
 
+from rlvr.cli import entry_preamble
 from rlvr.config import to_typed
-from rlvr.credentials import load_dotenv, scrub_hydra_output
+from rlvr.credentials import scrub_hydra_output
 from rlvr.errors import UserError
 from rlvr.sft import SFTRunConfig, register_sft_config
 
@@ -51,26 +52,6 @@ def main(cfg: DictConfig) -> float | None:
     return summary["train_loss"]
 
 
-def precheck(argv: list[str]) -> str | None:
-    """One line for a bad override (unknown key, wrong type, bad value), before Hydra's multi-line report."""
-    if any(a in ("-m", "--multirun") or a.startswith("--") for a in argv):
-        return None
-    overrides = [a for a in argv if not a.startswith(("-", "hydra.", "hydra/"))]
-    from rlvr import api
-
-    register_sft_config()
-    try:
-        api.compose(overrides, config_name="sft")
-    except UserError as err:
-        return str(err)
-    return None
-
-
 if __name__ == "__main__":
-    load_dotenv()
-    if "--help" in sys.argv[1:] or "-h" in sys.argv[1:]:
-        print(__doc__)
-        sys.exit(0)
-    if message := precheck(sys.argv[1:]):
-        fail(message)
+    entry_preamble(__doc__, "sft")
     main()

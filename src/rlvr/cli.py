@@ -90,3 +90,37 @@ def _default_choices() -> dict[str, str]:
             group, _, option = text[2:].partition(":")
             choices[group.strip()] = option.strip()
     return choices
+
+
+def compose_error(argv: list[str], config_name: str) -> str | None:
+    """One line for a bad override of a secondary entry point (``exp/evaluate.py``, ``generate.py``,
+    ``sft_train.py``), found by composing ``conf/<config_name>.yaml`` through :func:`rlvr.api.compose` before Hydra
+    would print its multi-line report. Sweeps and Hydra's own flags are left to Hydra."""
+    if any(a in ("-m", "--multirun") or a.startswith("--") for a in argv):
+        return None
+    overrides = [a for a in argv if not a.startswith(("-", "hydra.", "hydra/"))]
+    from rlvr import api
+    from rlvr.errors import UserError
+
+    try:
+        api.compose(overrides, config_name=config_name)
+    except UserError as err:
+        return str(err)
+    return None
+
+
+def entry_preamble(doc: str | None, config_name: str) -> None:
+    """What a secondary entry point does before Hydra: ``.env``, ``--help`` (its docstring), the override check."""
+    import sys
+
+    from loguru import logger
+
+    from rlvr.credentials import load_dotenv
+
+    load_dotenv()
+    if "--help" in sys.argv[1:] or "-h" in sys.argv[1:]:
+        print(doc)
+        sys.exit(0)
+    if message := compose_error(sys.argv[1:], config_name):
+        logger.error(f"error: {message}")
+        sys.exit(2)
