@@ -23,9 +23,12 @@ def assert_ok(proc: subprocess.CompletedProcess) -> None:
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory: pytest.TempPathFactory, cache_dir: Path) -> Path:
-    """A 2-step tiny run with a checkpoint at every step: checkpoint-1, checkpoint-2 and model/."""
+    """A 2-step tiny run with a checkpoint at every step: checkpoint-1, checkpoint-2 and model/. Its held-out split
+    (24 rows) and completion length (14 tokens) differ from conf/evaluate.yaml's defaults, so a test can tell
+    whether exp/evaluate.py took them from the run."""
     out = tmp_path_factory.mktemp("evalrun") / "run"
     overrides = [o for o in FAST if not o.startswith("training.save_steps=")]
+    overrides += ["dataset.eval_size=24", "model.generation_kwargs.max_new_tokens=14"]
     assert_ok(run_cli([*overrides, "training.save_steps=1", "eval.enabled=false", f"hydra.run.dir={out}"], cache_dir))
     assert (out / "checkpoint-1").is_dir() and (out / "checkpoint-2").is_dir() and (out / "model").is_dir()
     return out
@@ -70,6 +73,29 @@ def test_checkpoints_all_writes_one_entry_per_checkpoint_and_a_plot(
         check_metrics(entry["metrics"])
     png = (out / "accuracy.png").read_bytes()
     assert png.startswith(b"\x89PNG") and len(png) > 1000
+
+
+@pytest.mark.slow
+def test_run_dir_evaluates_as_the_run_was_trained(run_dir: Path, cache_dir: Path, tmp_path: Path) -> None:
+    """``run_dir=`` takes the run's dataset and model groups from its .hydra/config.yaml; a group changed on the
+    command line is the user's; ``checkpoints=checkpoint-<N>`` picks one checkpoint."""
+    out = tmp_path / "as_trained"
+    args = [f"run_dir={run_dir}", "checkpoints=checkpoint-1", "eval.n_samples=0", f"output_dir={out}"]
+    proc = run_cli(args, cache_dir, script=SCRIPT)
+    assert_ok(proc)
+    assert "as the run was trained: model, dataset, rewards" in proc.stdout + proc.stderr
+    report = json.loads((out / "eval.json").read_text())
+    assert report["n_problems"] == 24 and report["max_new_tokens"] == 14  # conf/evaluate.yaml: 500 rows, 12 tokens
+    assert [(e["label"], e["step"]) for e in report["results"]] == [("checkpoint-1", 1)]
+
+    out = tmp_path / "other_split"
+    proc = run_cli([*args[:-1], f"output_dir={out}", "dataset.eval_size=6"], cache_dir, script=SCRIPT)
+    assert_ok(proc)
+    report = json.loads((out / "eval.json").read_text())
+    assert report["n_problems"] == 6 and report["max_new_tokens"] == 14  # dataset: the user's; model: the run's
+
+    proc = run_cli([f"run_dir={run_dir}", "checkpoints=checkpoint-7"], cache_dir, script=SCRIPT)
+    assert proc.returncode == 2 and "checkpoints=checkpoint-7" in proc.stdout + proc.stderr
 
 
 @pytest.mark.parametrize(

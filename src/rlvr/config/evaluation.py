@@ -26,7 +26,7 @@ class EvalConfig:
     n_samples: int = 0  # sampled completions per problem; 0: greedy only
     k_values: list[int] = field(default_factory=list)  # k of pass@k and maj@k; []: [1, n_samples]
     temperature: float | None = None  # sampling temperature; None: model.generation_kwargs.temperature
-    backend: str = "transformers"  # transformers | vllm (vllm: not built yet)
+    backend: str = "transformers"  # transformers | vllm (exp/evaluate.py only; rlvr.evaluation.vllm_backend)
 
     def __post_init__(self) -> None:
         if self.batch_size < 1:

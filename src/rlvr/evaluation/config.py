@@ -16,12 +16,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hydra.core.config_store import ConfigStore
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from rlvr.checkpoints import checkpoint_folders, checkpoint_step, is_complete
 from rlvr.config import RootConfig, register_configs
 from rlvr.errors import UserError
 
-CHECKPOINT_CHOICES = ("last", "all")
+CHECKPOINT_CHOICES = ("last", "all")  # or the name of one checkpoint folder: checkpoint-<N>
+# Groups exp/evaluate.py takes from the run's own composed config (<run_dir>/.hydra/config.yaml) when run_dir is set,
+# unless the command line chooses or changes them (dataset=math500, dataset.eval_size=100, ...).
+RUN_GROUPS = ("model", "dataset", "rewards")
 REPORT_JSON, REPORT_MD, PLOT = "eval.json", "eval.md", "accuracy.png"
 
 
@@ -30,17 +34,21 @@ class EvaluateConfig(RootConfig):
     # A run directory: evaluate its model/ (else its newest complete checkpoint) with checkpoints=last, or every
     # complete checkpoint-* plus model/ with checkpoints=all. null: evaluate model.name_or_path.
     run_dir: str | None = None
-    checkpoints: str = "last"  # last | all (all needs run_dir)
+    checkpoints: str = "last"  # last | all | checkpoint-<N> (all and checkpoint-<N> need run_dir)
     # Where eval.json / eval.md / accuracy.png go. null: <run_dir>/eval/ for a run dir, <parent>/eval-<name>/ for
     # a local model directory, <paths.output_root>/eval/<timestamp>/ for a hub id or the tiny model.
     output_dir: str | None = None
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.checkpoints not in CHECKPOINT_CHOICES:
-            raise UserError(f"checkpoints: {self.checkpoints!r} is not one of {', '.join(CHECKPOINT_CHOICES)}")
-        if self.checkpoints == "all" and not self.run_dir:
-            raise UserError("checkpoints=all needs run_dir=RUN_DIR (the run whose checkpoints to evaluate)")
+        if self.checkpoints not in CHECKPOINT_CHOICES and checkpoint_step(Path(self.checkpoints)) is None:
+            raise UserError(
+                f"checkpoints: {self.checkpoints!r} is not one of {', '.join(CHECKPOINT_CHOICES)} or checkpoint-<N>"
+            )
+        if self.checkpoints != "last" and not self.run_dir:
+            raise UserError(
+                f"checkpoints={self.checkpoints} needs run_dir=RUN_DIR (the run whose checkpoints to evaluate)"
+            )
 
 
 def register_evaluate_config() -> None:
@@ -95,6 +103,12 @@ def targets(cfg: EvaluateConfig) -> list[Target]:
         found = [Target(p.name, str(p), checkpoint_step(p)) for p in complete]
         if _is_model_dir(final):
             found.append(Target("model", str(final), _run_step(run)))
+    elif cfg.checkpoints != "last":
+        one = run / cfg.checkpoints
+        if not (is_complete(one) and _is_model_dir(one)):
+            state = "is incomplete (still being written, or cut short)" if one.is_dir() else "does not exist"
+            raise UserError(f"checkpoints={cfg.checkpoints}: {one} {state}")
+        found = [Target(one.name, str(one), checkpoint_step(one))]
     elif _is_model_dir(final):
         found = [Target("model", str(final), _run_step(run))]
     elif complete:
@@ -115,8 +129,37 @@ def default_output_dir(cfg: EvaluateConfig, found: list[Target]) -> Path:
     return Path(cfg.paths.output_root) / "eval" / time.strftime("%Y-%m-%d_%H-%M-%S")
 
 
+def adopt_run_config(cfg: DictConfig, overrides: list[str]) -> list[str]:
+    """With ``run_dir`` set, evaluate as the run was trained: replace the ``model`` (all but ``name_or_path``),
+    ``dataset`` and ``rewards`` groups and ``training.chat_template_kwargs`` of the composed ``cfg`` by the run's
+    own (``<run_dir>/.hydra/config.yaml``), except a group the command line ``overrides`` choose or change.
+
+    Edits ``cfg`` in place (before conversion) and returns the names of what it took from the run.
+    """
+    if not cfg.get("run_dir"):
+        return []
+    saved = Path(str(cfg.run_dir)).expanduser() / ".hydra" / "config.yaml"
+    if not saved.is_file():
+        return []
+    run = OmegaConf.load(saved)
+    given = {o.lstrip("+~").split("=", 1)[0].split(".", 1)[0].split("@", 1)[0] for o in overrides}
+    taken = []
+    with open_dict(cfg):
+        for group in RUN_GROUPS:
+            if group in given or group not in run:
+                continue
+            value = OmegaConf.merge(OmegaConf.structured(OmegaConf.get_type(cfg[group])), run[group])
+            if group == "model":
+                value.name_or_path = cfg.model.name_or_path
+            cfg[group] = value
+            taken.append(group)
+        kwargs = OmegaConf.select(run, "training.chat_template_kwargs")
+        if "training" not in given and kwargs is not None:
+            cfg.training.chat_template_kwargs = kwargs
+            taken.append("training.chat_template_kwargs")
+    return taken
+
+
 def check_backend(cfg: EvaluateConfig) -> None:
-    if cfg.eval.backend == "vllm":
-        if importlib.util.find_spec("vllm") is None:
-            raise UserError("eval.backend=vllm needs vLLM, which is not installed: run `uv sync --extra vllm`")
-        raise UserError("eval.backend=vllm is not built yet: use eval.backend=transformers")
+    if cfg.eval.backend == "vllm" and importlib.util.find_spec("vllm") is None:
+        raise UserError("eval.backend=vllm needs vLLM, which is not installed: run `uv sync --extra vllm`")

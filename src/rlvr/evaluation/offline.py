@@ -5,7 +5,8 @@ checkpoint of a run), on the dataset's held-out split:
 
 1. each rank takes its shard of the problems (``rows[rank::world]`` under ``accelerate launch``) and generates one
    greedy completion and ``eval.n_samples`` sampled ones per problem with transformers ``generate`` (batched,
-   stopped at the tokenizer's EOS, ``training.chat_template_kwargs`` applied as in training);
+   stopped at the tokenizer's EOS, ``training.chat_template_kwargs`` applied as in training), or, with
+   ``eval.backend=vllm``, with vLLM's offline ``LLM`` in one process (:mod:`rlvr.evaluation.vllm_backend`);
 2. every completion is scored by its row's task's correctness reward (:func:`rlvr.evaluation.scoring.correctness_scorer`)
    and its final answer extracted for the majority vote (:func:`rlvr.evaluation.passk.answer_key`);
 3. the per-problem results are gathered and rank 0 writes ``eval.json``, ``eval.md`` and, for several
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -124,27 +126,45 @@ def _scores(rows: list[dict[str, Any]], texts: list[str], score: Any, threshold:
     return [v is not None and v >= threshold for v in values], sum(v is None for v in values)
 
 
-def evaluate_model(
-    model: Any, tokenizer: Any, rows: list[dict[str, Any]], indices: list[int], cfg: EvaluateConfig, score: Any
-) -> list[ProblemResult]:
-    """Greedy and sampled completions of ``rows`` (this rank's shard, at ``indices`` of the full list), scored."""
+Generate = Callable[[list[Any], int, "dict[str, Any] | None"], list[list[Completion]]]
+
+
+def transformers_generator(model: Any, tokenizer: Any, cfg: EvaluateConfig) -> Generate:
+    """``gen(prompts, n, sampling)`` with transformers ``generate`` (``sampling`` None: greedy)."""
     ev = cfg.eval
     max_new = ev.max_new_tokens or cfg.model.generation_kwargs.max_new_tokens
     kwargs = cfg.training.chat_template_kwargs if isinstance(cfg.training.chat_template_kwargs, dict) else None
+
+    def gen(prompts: list[Any], n: int, sampling: dict[str, Any] | None) -> list[list[Completion]]:
+        return generate(model, tokenizer, prompts, max_new, ev.batch_size, n, sampling, kwargs)
+
+    return gen
+
+
+def sampling_settings(cfg: EvaluateConfig) -> dict[str, Any]:
+    """The sampled completions' settings, in ``generate``'s names (``top_k`` None: off)."""
+    gk = cfg.model.generation_kwargs
+    sampling: dict[str, Any] = {"temperature": cfg.eval.temperature or gk.temperature, "top_p": gk.top_p}
+    sampling["top_k"] = gk.top_k or None
+    if gk.min_p is not None:
+        sampling["min_p"] = gk.min_p
+    return sampling
+
+
+def evaluate_model(
+    gen: Generate, rows: list[dict[str, Any]], indices: list[int], cfg: EvaluateConfig, score: Any
+) -> list[ProblemResult]:
+    """Greedy and sampled completions of ``rows`` (this rank's shard, at ``indices`` of the full list), scored."""
+    ev = cfg.eval
     prompts = [r["prompt"] for r in rows]
-    greedy = [g[0] for g in generate(model, tokenizer, prompts, max_new, ev.batch_size, 1, None, kwargs)]
+    greedy = [g[0] for g in gen(prompts, 1, None)]
     g_solved, g_unscored = _scores(rows, [c.text for c in greedy], score, ev.success_threshold)
     sampled: list[list[Completion]] = [[] for _ in rows]
     s_solved: list[bool] = []
     s_unscored = 0
     n = ev.n_samples
     if n:
-        gk = cfg.model.generation_kwargs
-        sampling: dict[str, Any] = {"temperature": ev.temperature or gk.temperature, "top_p": gk.top_p}
-        sampling["top_k"] = gk.top_k or None
-        if gk.min_p is not None:
-            sampling["min_p"] = gk.min_p
-        sampled = generate(model, tokenizer, prompts, max_new, ev.batch_size, n, sampling, kwargs)
+        sampled = gen(prompts, n, sampling_settings(cfg))
         flat_rows = [r for r in rows for _ in range(n)]
         s_solved, s_unscored = _scores(flat_rows, [c.text for g in sampled for c in g], score, ev.success_threshold)
     group_col = cfg.dataset.group_column
@@ -199,17 +219,30 @@ def evaluate(cfg: EvaluateConfig, raw_config: dict[str, Any] | None = None) -> d
     out_dir = default_output_dir(cfg, found)
     state = PartialState(cpu=not th.cuda.is_available())  # CPU ranks under accelerate launch: gloo
     rank, world = state.process_index, state.num_processes
+    if cfg.eval.backend == "vllm" and world > 1:
+        raise UserError(
+            "eval.backend=vllm runs in one process (vLLM batches and shards itself: "
+            "training.vllm_tensor_parallel_size): start exp/evaluate.py without accelerate launch"
+        )
     score = correctness_scorer(cfg.rewards, cfg.eval.reward)
     entries = []
     rows: list[dict[str, Any]] | None = None
     for target in found:
         start = time.time()
-        model, tok = load_policy(target, cfg, state.device)
+        if cfg.eval.backend == "vllm":
+            from rlvr.evaluation.vllm_backend import vllm_generator
+
+            gen, tok, release = vllm_generator(target, cfg)
+        else:
+            model, tok = load_policy(target, cfg, state.device)
+            gen, release = transformers_generator(model, tok, cfg), None
         if rows is None:
             rows = held_out_rows(cfg, tok)
         mine = list(range(rank, len(rows), world))
         th.manual_seed(cfg.seed * 1000 + rank)  # the same sampling stream for every checkpoint
-        local = evaluate_model(model, tok, [rows[i] for i in mine], mine, cfg, score)
+        local = evaluate_model(gen, [rows[i] for i in mine], mine, cfg, score)
+        if release is not None:
+            release()
         problems = sorted(gather_object(local) if world > 1 else local, key=lambda p: p.index)
         entry = {
             "label": target.label,
@@ -225,7 +258,7 @@ def evaluate(cfg: EvaluateConfig, raw_config: dict[str, Any] | None = None) -> d
             + "".join(f", pass@{k} {m[f'pass@{k}']}, maj@{k} {m[f'maj@{k}']}" for k in cfg.eval.k_values)
             + f" on {m['n']} problems ({entry['seconds']} s)"
         )
-        del model
+        del gen
     report = {
         "dataset": cfg.dataset.name,
         "n_problems": len(rows or []),
