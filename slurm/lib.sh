@@ -12,9 +12,8 @@
 #                           "" uses whatever python/accelerate is on PATH, e.g. an activated venv)
 #   RLVR_MAX_REQUEUES       stop requeueing after this many restarts (default 20)
 
-# rlvr_setup "$@": site settings, run dir, flag file, traps. Sets JOB_ID RUN_DIR
-# ACCELERATE_CONFIG UV_RUN GPUS PREEMPT_FLAG.
-rlvr_setup() {
+# rlvr_site: source the site settings (slurm/site.sh, or the file RLVR_SITE_FILE names).
+rlvr_site() {
   if [[ -n "${RLVR_SITE_FILE:-}" && ! -f "$RLVR_SITE_FILE" ]]; then
     echo "error: RLVR_SITE_FILE=$RLVR_SITE_FILE does not exist" >&2
     exit 2
@@ -24,6 +23,32 @@ rlvr_setup() {
     # shellcheck source=/dev/null
     source "$site"
   fi
+}
+
+# rlvr_uv_run: the command prefix that runs a program in the project env. Sets UV_RUN.
+rlvr_uv_run() {
+  read -r -a UV_RUN <<< "${RLVR_UV_RUN-uv run --no-sync}"
+}
+
+# rlvr_gpus: GPUs of this node for the job (RLVR_GPUS, else what SLURM allocated). Sets GPUS.
+rlvr_gpus() {
+  if [[ -n "${RLVR_GPUS:-}" ]]; then
+    GPUS="$RLVR_GPUS"
+  elif [[ -n "${SLURM_GPUS_ON_NODE:-}" ]]; then
+    GPUS="$SLURM_GPUS_ON_NODE"
+  elif [[ -n "${CUDA_VISIBLE_DEVICES:-}" ]]; then
+    local -a visible
+    IFS=, read -r -a visible <<< "$CUDA_VISIBLE_DEVICES"
+    GPUS="${#visible[@]}"
+  else
+    GPUS=0
+  fi
+}
+
+# rlvr_setup "$@": site settings, run dir, flag file, traps. Sets JOB_ID RUN_DIR
+# ACCELERATE_CONFIG UV_RUN GPUS PREEMPT_FLAG.
+rlvr_setup() {
+  rlvr_site
   local arg
   for arg in "$@"; do
     if [[ "$arg" == hydra.run.dir=* ]]; then
@@ -38,22 +63,12 @@ rlvr_setup() {
     echo "error: RLVR_ACCELERATE_CONFIG=$ACCELERATE_CONFIG: there is no conf/accelerate/$ACCELERATE_CONFIG.yaml" >&2
     exit 2
   fi
-  read -r -a UV_RUN <<< "${RLVR_UV_RUN-uv run --no-sync}"
+  rlvr_uv_run
   if [[ "$ACCELERATE_CONFIG" == zero* ]] && ! "${UV_RUN[@]}" python -c "import deepspeed" 2>/dev/null; then
     echo "error: RLVR_ACCELERATE_CONFIG=$ACCELERATE_CONFIG needs DeepSpeed: run \`uv sync --extra deepspeed\`" >&2
     exit 2
   fi
-  if [[ -n "${RLVR_GPUS:-}" ]]; then
-    GPUS="$RLVR_GPUS"
-  elif [[ -n "${SLURM_GPUS_ON_NODE:-}" ]]; then
-    GPUS="$SLURM_GPUS_ON_NODE"
-  elif [[ -n "${CUDA_VISIBLE_DEVICES:-}" ]]; then
-    local -a visible
-    IFS=, read -r -a visible <<< "$CUDA_VISIBLE_DEVICES"
-    GPUS="${#visible[@]}"
-  else
-    GPUS=0
-  fi
+  rlvr_gpus
   # Since SLURM 22.05, srun does not inherit --cpus-per-task from sbatch.
   if [[ -n "${SLURM_CPUS_PER_TASK:-}" ]]; then
     export SRUN_CPUS_PER_TASK="$SLURM_CPUS_PER_TASK"

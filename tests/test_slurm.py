@@ -273,6 +273,40 @@ def test_hydra_multirun_through_submitit(slurm: LocalSlurm, cache_dir: Path, tmp
     assert json.loads((sweep_dir / "1" / "summary.json").read_text())["resumed_from"] is None
 
 
+@pytest.mark.slurm
+@pytest.mark.slow
+def test_eval_on_save_submits_one_job_per_checkpoint(slurm: LocalSlurm, cache_dir: Path, tmp_path: Path) -> None:
+    """``callbacks.eval_on_save=slurm``: every saved checkpoint becomes a ``slurm/evaluate.sbatch`` job (no
+    dependency on training), each job evaluates its checkpoint as the run was trained, and every result reaches
+    the run's metrics.jsonl exactly once at its checkpoint's step."""
+    run_dir = tmp_path / "run"
+    cmd = [sys.executable, str(ROOT / "exp" / "grpo_train.py"), *TINY, f"hydra.run.dir={run_dir}"]
+    cmd += ["training.max_steps=4", "training.save_steps=2", "eval.before=false", "dataset.eval_size=12"]
+    cmd += ["callbacks.eval_on_save=slurm", "callbacks.eval_sbatch_args=['--gpus-per-node=0','--cpus-per-task=1']"]
+    cmd += ["callbacks.eval_overrides=['eval.n_samples=2']"]
+    proc = subprocess.run(
+        cmd, cwd=ROOT, env={**slurm.env, **job_env(cache_dir)}, capture_output=True, text=True, timeout=600
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    jobs = [json.loads(line) for line in (run_dir / "eval_jobs.jsonl").read_text().splitlines()]
+    assert [(j["step"], j["checkpoint"]) for j in jobs] == [(2, "checkpoint-2"), (4, "checkpoint-4")]
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["eval_on_save"]["submitted"] == 2
+    for job in jobs:
+        info = slurm.wait_job(job["job_id"], DONE, timeout=400)
+        log = read_log(run_dir / "eval_on_save" / job["checkpoint"] / f"job-{job['job_id']}.out")
+        assert info["JobState"] == "COMPLETED", f"{info}\n{log}"
+        assert "as the run was trained: model, dataset, rewards" in log, log
+        report = json.loads((run_dir / "eval_on_save" / job["checkpoint"] / "eval.json").read_text())
+        assert report["n_problems"] == 12 and report["n_samples"] == 2  # the run's split, the override's samples
+        assert [e["label"] for e in report["results"]] == [job["checkpoint"]]
+    records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    evals = [r for r in records if r.get("eval_source") == "slurm"]
+    assert sorted(r["step"] for r in evals) == [2, 4], evals  # once each, whoever gathered them
+    for r in evals:
+        assert 0.0 <= r["eval/accuracy"] <= 1.0 and r["eval/n"] == 12 and "eval/pass@2" in r
+
+
 @pytest.mark.multiproc
 @pytest.mark.slow
 def test_two_process_accelerate_cpu_gloo(cache_dir: Path, tmp_path: Path) -> None:

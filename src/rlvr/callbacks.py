@@ -42,7 +42,12 @@ class PeriodicEval(TrainerCallback):
     def __init__(
         self, every_steps: int, evaluate: Callable[[str], Any], generated_tokens: Callable[[], int], path: Path
     ) -> None:
-        self.every_steps, self.evaluate, self.generated_tokens, self.path = every_steps, evaluate, generated_tokens, path
+        self.every_steps, self.evaluate, self.generated_tokens, self.path = (
+            every_steps,
+            evaluate,
+            generated_tokens,
+            path,
+        )
 
     def on_step_end(self, args, state, control, **kwargs):  # noqa: ANN001, ANN201
         every = self.every_steps
@@ -96,3 +101,42 @@ class EvalOnSave(TrainerCallback):
         if folder.is_dir():
             (folder / "eval.json").write_text(json.dumps(asdict(result), indent=2))
         self.log(record)
+
+
+class EvalOnSaveSlurm(TrainerCallback):
+    """``callbacks.eval_on_save=slurm``: rank 0 submits ``slurm/evaluate.sbatch`` for every saved checkpoint and
+    gathers the results that have arrived into ``metrics.jsonl`` (and wandb) at every log step and at the end of
+    training; results arriving later are gathered by the evaluation jobs themselves (``rlvr.evaluation.on_save``).
+    """
+
+    def __init__(
+        self,
+        run_dir: Path,
+        name: str,
+        sbatch_args: list[str],
+        overrides: list[str],
+        log: Callable[[dict[str, Any]], None],
+    ) -> None:
+        self.run_dir, self.name, self.sbatch_args, self.overrides, self.log = run_dir, name, sbatch_args, overrides, log
+
+    def _gather(self) -> None:
+        from rlvr.evaluation.on_save import gather
+
+        for record in gather(self.run_dir):
+            self.log(record)
+
+    def on_save(self, args, state, control, **kwargs):  # noqa: ANN001, ANN201
+        if not state.is_world_process_zero:
+            return
+        from rlvr.evaluation.on_save import submit
+
+        name = f"checkpoint-{state.global_step}"
+        submit(self.run_dir, name, state.global_step, self.sbatch_args, self.overrides, f"{self.name}-eval")
+
+    def on_log(self, args, state, control, logs=None, **kwargs):  # noqa: ANN001, ANN201
+        if state.is_world_process_zero:
+            self._gather()
+
+    def on_train_end(self, args, state, control, **kwargs):  # noqa: ANN001, ANN201
+        if state.is_world_process_zero:
+            self._gather()

@@ -26,7 +26,7 @@ from omegaconf import DictConfig
 from transformers import PrinterCallback, ProgressCallback
 
 from rlvr import preemption
-from rlvr.callbacks import EvalAtStart, EvalOnSave, MetricsJsonl, PeriodicEval
+from rlvr.callbacks import EvalAtStart, EvalOnSave, EvalOnSaveSlurm, MetricsJsonl, PeriodicEval
 from rlvr.checkpoints import find_last_checkpoint, resolve_resume
 from rlvr.config import RootConfig, to_typed
 from rlvr.console import ProgressLine, quiet_library_progress, setup_console
@@ -285,6 +285,11 @@ def prepare(
             trainer.add_callback(RevisionPusher(cfg.training.hub_model_id, cfg.exp_name, run_dir, token))
         if cfg.callbacks.eval_on_save == "inline":
             trainer.add_callback(EvalOnSave(lambda label: evaluate(built, label), run_dir, log_to_wandb))
+        elif cfg.callbacks.eval_on_save == "slurm":
+            c = cfg.callbacks
+            trainer.add_callback(
+                EvalOnSaveSlurm(run_dir, cfg.exp_name, list(c.eval_sbatch_args), list(c.eval_overrides), log_to_wandb)
+            )
         return session
     except BaseException:
         while closers:
@@ -293,9 +298,16 @@ def prepare(
 
 
 def push_summary(trainer: RLVRTrainer) -> dict[str, Any]:
-    """``{"revisions": ...}`` once the background pushes (``callbacks.push_revisions``) are done, else ``{}``."""
+    """``{"revisions": ...}`` once the background pushes (``callbacks.push_revisions``) are done, and
+    ``{"eval_on_save": ...}`` for ``callbacks.eval_on_save=slurm`` (what was submitted and gathered so far)."""
     pusher = next((cb for cb in trainer.callback_handler.callbacks if isinstance(cb, RevisionPusher)), None)
-    return {"revisions": pusher.finish()} if pusher is not None else {}
+    out: dict[str, Any] = {"revisions": pusher.finish()} if pusher is not None else {}
+    slurm = next((cb for cb in trainer.callback_handler.callbacks if isinstance(cb, EvalOnSaveSlurm)), None)
+    if slurm is not None:
+        from rlvr.evaluation.on_save import status
+
+        out["eval_on_save"] = status(slurm.run_dir)  # jobs submitted, results gathered, jobs still pending
+    return out
 
 
 def train(session: Session) -> dict[str, Any]:

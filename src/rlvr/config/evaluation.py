@@ -50,16 +50,27 @@ class EvalConfig:
             raise UserError(f"eval.backend: {self.backend!r} is not one of transformers, vllm")
 
 
-EVAL_ON_SAVE = ("none", "inline")
+EVAL_ON_SAVE = ("none", "inline", "slurm")
+RUN_KEYS = ("run_dir", "checkpoints", "output_dir")  # what slurm/evaluate.sbatch passes to exp/evaluate.py
 
 
 @dataclass
 class CallbacksConfig:
     """``callbacks`` keys: what happens when the trainer saves a checkpoint."""
 
-    eval_on_save: str = "none"  # inline: evaluate every saved checkpoint in the training job (all ranks join)
+    # none | inline: evaluate every saved checkpoint in the training job (all ranks join) | slurm: submit
+    # slurm/evaluate.sbatch per saved checkpoint (rlvr.evaluation.on_save; results gathered into metrics.jsonl)
+    eval_on_save: str = "none"
+    eval_sbatch_args: list[str] = field(default_factory=list)  # slurm: sbatch options, e.g. [--time=01:00:00]
+    eval_overrides: list[str] = field(default_factory=list)  # slurm: exp/evaluate.py overrides, e.g. [eval.n_samples=8]
     push_revisions: bool = False  # push every checkpoint to training.hub_model_id at revision <exp_name>-step-<N>
 
     def __post_init__(self) -> None:
         if self.eval_on_save not in EVAL_ON_SAVE:
             raise UserError(f"callbacks.eval_on_save: {self.eval_on_save!r} is not one of {', '.join(EVAL_ON_SAVE)}")
+        bad = [o for o in self.eval_overrides if "=" not in o or o.split("=", 1)[0].lstrip("+~") in RUN_KEYS]
+        if bad:
+            raise UserError(
+                f"callbacks.eval_overrides: {bad[0]!r} is not an exp/evaluate.py override key=value (the job sets "
+                f"{', '.join(RUN_KEYS)} itself)"
+            )
