@@ -29,6 +29,7 @@ from rlvr import preemption
 from rlvr.callbacks import EvalAtStart, EvalOnSave, EvalOnSaveSlurm, MetricsJsonl, PeriodicEval
 from rlvr.checkpoints import find_last_checkpoint, resolve_resume
 from rlvr.config import RootConfig, to_typed
+from rlvr.config.evaluation import eval_dataset_config
 from rlvr.console import ProgressLine, quiet_library_progress, setup_console
 from rlvr.credentials import (
     protect_config_secrets,
@@ -38,7 +39,7 @@ from rlvr.credentials import (
     secret_values,
 )
 from rlvr.data.loading import load_datasets
-from rlvr.data.prompts import filter_prompts_by_length
+from rlvr.data.prompts import filter_long_prompts, filter_prompts_by_length
 from rlvr.errors import UserError
 from rlvr.evaluation.heldout import HeldOutSpec, evaluate_held_out
 from rlvr.evaluation.scoring import EvalResult, correctness_scorer
@@ -86,6 +87,12 @@ def build(cfg: RootConfig | DictConfig, run_dir: Path) -> Built:
     cache_dir = os.environ.get("RLVR_CACHE_DIR") or cfg.paths.cache_dir
     model, tokenizer, model_path = load_model_and_tokenizer(cfg.model, cache_dir)
     train_ds, held_out = filter_prompts_by_length(train_ds, held_out, tokenizer, cfg.dataset.max_prompt_length)
+    if (other := eval_dataset_config(cfg.eval)) is not None:  # eval.dataset: evaluate on another dataset's split
+        held_out = load_datasets(other, cfg.seed)[1]
+        if other.max_prompt_length is not None:
+            held_out = filter_long_prompts(held_out, tokenizer, other.max_prompt_length, "held-out")
+        if len(held_out) == 0:
+            raise UserError(f"eval.dataset={cfg.eval.dataset}: no held-out rows to evaluate (its eval_size?)")
     args = grpo_args(cfg, run_dir, reward_weights)
     resume_from = resolve_resume(cfg.training.resume_from_checkpoint, run_dir)
     extensions: dict[str, Any] = {"objective": cfg.objective}
@@ -117,12 +124,12 @@ def evaluate(built: Built, label: str) -> EvalResult:
         max_new_tokens=cfg.eval.max_new_tokens or cfg.model.generation_kwargs.max_new_tokens,
         batch_size=cfg.eval.batch_size,
         success_threshold=cfg.eval.success_threshold,
-        group_column=cfg.dataset.group_column,
+        group_column=(eval_dataset_config(cfg.eval) or cfg.dataset).group_column,
     )
     result = evaluate_held_out(built.trainer, rows.to_list(), built.eval_score, spec)
     logger.info(f"held-out greedy accuracy {label}: {result.accuracy:.3f} on {result.n} prompts ({result.seconds} s)")
     if result.per_group:
-        logger.info(f"  by {cfg.dataset.group_column}: {result.per_group}")
+        logger.info(f"  by {spec.group_column}: {result.per_group}")
     if len(result.per_task) > 1 and cfg.dataset.group_column != "task":
         logger.info(f"  by task: {result.per_task}")
     if result.unscored:
@@ -335,6 +342,7 @@ def train(session: Session) -> dict[str, Any]:
             "tags": list(cfg.tags),
             "model": built.model_path,
             "dataset": cfg.dataset.name,
+            "eval_dataset": cfg.eval.dataset or cfg.dataset.name,
             "accuracy_before": before.accuracy if before else None,
             "accuracy_after": after.accuracy if after else None,
             "eval_before": asdict(before) if before else None,

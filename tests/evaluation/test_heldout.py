@@ -58,3 +58,28 @@ def test_inline_eval_on_save_logs_each_saved_checkpoint(tmp_path: Path, cache_di
     ]
     for row in saved:
         assert json.loads((run_dir / row["checkpoint"] / "eval.json").read_text())["accuracy"] == row["eval/accuracy"]
+
+
+@pytest.mark.slow
+def test_train_on_one_dataset_evaluate_on_another(tmp_path: Path, cache_dir: Path) -> None:
+    """``eval.dataset=math500`` while training on arith: the held-out evaluation uses MATH-500's preset (here on a
+    local copy of its columns, written by the test: nothing can be downloaded), its split and its group column."""
+    data = tmp_path / "math500.jsonl"
+    rows = [{"problem": f"{i}+{i + 1}", "answer": str(2 * i + 1), "level": f"L{i % 3}"} for i in range(30)]
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    run_dir = tmp_path / "run"
+    overrides = [*FAST, "training.max_steps=1", "eval.before=false", "eval.max_samples=null"]
+    overrides += ["eval.dataset=math500", f"eval.dataset_overrides={{path:{data},eval_size:6}}"]
+    proc = run_cli([*overrides, f"hydra.run.dir={run_dir}"], cache_dir)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert (summary["dataset"], summary["eval_dataset"]) == ("arith", "math500")
+    after = summary["eval_after"]
+    assert after["n"] == 6 and set(after["per_group"]) <= {"L0", "L1", "L2"}  # MATH-500's `level`, not arith's
+
+
+def test_eval_dataset_errors_name_the_key(cache_dir: Path) -> None:
+    proc = run_cli(["eval.dataset=math5000"], cache_dir)
+    assert proc.returncode == 2 and "eval.dataset: no preset 'math5000' in conf/dataset" in proc.stderr + proc.stdout
+    proc = run_cli(["eval.dataset=math500", "eval.dataset_overrides={eval_sz:3}"], cache_dir)
+    assert proc.returncode == 2 and "eval.dataset_overrides: Key 'eval_sz'" in proc.stderr + proc.stdout

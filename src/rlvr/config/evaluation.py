@@ -7,6 +7,8 @@ The sampling keys (``n_samples``, ``k_values``, ``temperature``, ``backend``) ar
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 from rlvr.errors import UserError
 
@@ -22,6 +24,11 @@ class EvalConfig:
     reward: str | None = None  # one reward that defines success for every row; None: each row's task correctness reward
     success_threshold: float = 1.0
     every_steps: int = 0  # > 0: also evaluate every this many steps (eval/accuracy in metrics.jsonl)
+    # Evaluate on another dataset than the one trained on: a conf/dataset preset (its held-out split), with
+    # dataset_overrides on top (keys of the dataset group, e.g. {eval_size: 500, path: /data/math500.parquet}).
+    # null: the training dataset's held-out split.
+    dataset: str | None = None
+    dataset_overrides: Any = None  # a mapping, e.g. eval.dataset_overrides={eval_size:500}
     # exp/evaluate.py only (pass@k / maj@k, docs/evaluation.md):
     n_samples: int = 0  # sampled completions per problem; 0: greedy only
     k_values: list[int] = field(default_factory=list)  # k of pass@k and maj@k; []: [1, n_samples]
@@ -48,6 +55,37 @@ class EvalConfig:
             raise UserError(f"eval.temperature must be > 0 or null, got {self.temperature}")
         if self.backend not in ("transformers", "vllm"):
             raise UserError(f"eval.backend: {self.backend!r} is not one of transformers, vllm")
+
+
+DATASET_PRESETS = Path(__file__).resolve().parents[3] / "conf" / "dataset"
+
+
+def eval_dataset_config(ev: EvalConfig) -> Any:
+    """The :class:`rlvr.config.dataset.DatasetConfig` of ``eval.dataset`` (with ``eval.dataset_overrides``), or
+    None when the training dataset's held-out split is evaluated. Raises :class:`UserError` naming the key."""
+    if not ev.dataset:
+        if ev.dataset_overrides:
+            raise UserError("eval.dataset_overrides needs eval.dataset=<preset> (the dataset they change)")
+        return None
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    from rlvr.config.dataset import DatasetConfig
+
+    path = DATASET_PRESETS / f"{ev.dataset}.yaml"
+    if not path.is_file():
+        known = ", ".join(sorted(p.stem for p in DATASET_PRESETS.glob("*.yaml")))
+        raise UserError(f"eval.dataset: no preset {ev.dataset!r} in conf/dataset (known: {known})")
+    preset = OmegaConf.load(path)
+    preset.pop("defaults", None)
+    extra = ev.dataset_overrides or {}
+    if not isinstance(extra, dict):
+        raise UserError(f"eval.dataset_overrides: expected a mapping of dataset keys, got {extra!r}")
+    try:
+        merged = OmegaConf.merge(OmegaConf.structured(DatasetConfig), preset, extra)
+    except OmegaConfBaseException as err:
+        raise UserError(f"eval.dataset_overrides: {err.msg if hasattr(err, 'msg') else err}".splitlines()[0]) from None
+    return OmegaConf.to_object(merged)
 
 
 EVAL_ON_SAVE = ("none", "inline", "slurm")

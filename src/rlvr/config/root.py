@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from rlvr.config.dataset import DatasetConfig
-from rlvr.config.evaluation import CallbacksConfig, EvalConfig
+from rlvr.config.evaluation import CallbacksConfig, EvalConfig, eval_dataset_config
 from rlvr.config.logging import LoggingConfig
 from rlvr.config.model import ModelConfig, check_training_overlap
 from rlvr.config.objective import ObjectiveConfig
@@ -52,3 +52,4 @@ class RootConfig:
         if self.callbacks.push_revisions and not self.training.hub_model_id:
             raise UserError("callbacks.push_revisions=true needs training.hub_model_id (the hub repo to push to)")
         self.objective.check_with(int(self.training.num_generations or 8), float(self.training.beta or 0.0))
+        eval_dataset_config(self.eval)  # an unknown eval.dataset preset or a bad override fails here
