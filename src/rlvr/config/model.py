@@ -135,6 +135,69 @@ class TinyModelSpec:
     seed: int = 0
 
 
+REASONING_INSIDE_MODES = ("both", "reasoning_only")
+
+
+@dataclass
+class ReasoningVocabConfig:
+    """A "reasoning vocabulary" (``model.reasoning_vocab.*``): R extra tokens that may be sampled only while thinking.
+
+    With V the row count of the model's input embedding, token V+i is a copy of standard token ``source_ids[i]``:
+    its input-embedding row and its output (lm_head) row start equal to that token's. Outside the thinking block
+    (``think_open`` ... ``think_close``) only standard tokens may be sampled. ``rlvr.vocab`` builds the token map,
+    extends the model, masks the logits during sampling and logs how the copies are used.
+
+    ``size`` and ``init`` together:
+
+    - ``size=0``: off (the baseline; the other keys are still validated but nothing changes).
+    - ``init=first_n``: copies of standard ids 0..size-1; needs 1 <= size <= V.
+    - ``init=all``: one copy of every standard id 0..V-1; ``size`` must be -1 ("as many as init gives") or V.
+    - ``init=<path>``: a JSON file holding a list of standard ids, repeats allowed (the k-th copy of a token has
+      multiplicity k); ``size`` must be -1 or the list's length.
+
+    ``inside`` says what may be sampled inside thinking: ``both`` (standard tokens and reasoning copies) or
+    ``reasoning_only`` (reasoning copies, plus the standard tokens that write the closing tag from where the
+    partial match stands; EOS is masked there too, so a completion must close its thinking block to end).
+
+    ``marker`` shows reasoning tokens in logged text (``rlvr.vocab.text.decode_marked``): ``{}`` in it stands for
+    the token's text (the default wraps it: ``⟨x⟩``); a marker without ``{}`` is put before the token's text.
+    """
+
+    size: int = 0  # 0: off; -1: as many as init gives (init=all: V; init=<file>: the list's length)
+    init: str = "first_n"  # first_n | all | path to a JSON list of standard ids (repeats allowed)
+    think_open: str = "<think>"  # the thinking block's opening tag (a string; may span several tokens)
+    think_close: str = "</think>"  # its closing tag
+    inside: str = "both"  # both | reasoning_only: what may be sampled inside thinking
+    marker: str = "⟨{}⟩"  # how decode_marked shows a reasoning token: {} is its text; without {} a prefix
+
+    def __post_init__(self) -> None:
+        key = "model.reasoning_vocab"
+        if self.size < -1:
+            raise UserError(f"{key}.size must be >= 0 (0: off) or -1 (as many as {key}.init gives), got {self.size}")
+        if not str(self.init).strip():
+            raise UserError(f"{key}.init is empty: use first_n, all, or the path of a JSON list of token ids")
+        if self.size == -1 and self.init == "first_n":
+            raise UserError(f"{key}.size=-1 needs {key}.init=all or a file of ids: first_n needs a size >= 1")
+        if self.inside not in REASONING_INSIDE_MODES:
+            raise UserError(f"{key}.inside: {self.inside!r} is not one of {', '.join(REASONING_INSIDE_MODES)}")
+        for name in ("think_open", "think_close"):
+            if not getattr(self, name):
+                raise UserError(f"{key}.{name} is empty: thinking needs an opening and a closing tag")
+        if self.think_open == self.think_close:
+            raise UserError(f"{key}.think_open and {key}.think_close are equal ({self.think_open!r})")
+        if self.think_open in self.think_close or self.think_close in self.think_open:
+            raise UserError(
+                f"{key}.think_open ({self.think_open!r}) and {key}.think_close ({self.think_close!r}): "
+                "one must not contain the other"
+            )
+        if not self.marker:
+            raise UserError(f"{key}.marker is empty: use e.g. '⟨{{}}⟩' ({{}} is the token's text) or a prefix")
+
+    @property
+    def enabled(self) -> bool:
+        return self.size != 0
+
+
 @dataclass
 class ModelConfig:
     name: str = "tiny"  # label used in run names
@@ -144,6 +207,7 @@ class ModelConfig:
     generation_kwargs: GenerationKwargs = field(default_factory=GenerationKwargs)
     lora: LoraSettings = field(default_factory=LoraSettings)
     tiny: TinyModelSpec = field(default_factory=TinyModelSpec)  # used only when name_or_path == "tiny"
+    reasoning_vocab: ReasoningVocabConfig = field(default_factory=ReasoningVocabConfig)  # off unless size != 0
 
     def __post_init__(self) -> None:
         kw = self.model_kwargs
