@@ -119,14 +119,16 @@ def rotate_checkpoints(
     deleted), ``protect`` (e.g. the best model checkpoint) and the newest other complete checkpoints up to the
     limit. Deleted: older complete checkpoints beyond the limit, and incomplete folders with a lower step than
     ``current`` (leftovers of a process stopped mid-save, never resumable). Incomplete folders with a higher
-    step are left alone. Nothing is deleted when the limit is None or <= 0.
+    step are left alone. ``checkpoint-0`` (the initial model, ``rlvr.vocab.setup``) is never deleted. Nothing is
+    deleted when the limit is None or <= 0.
     """
     if save_total_limit is None or save_total_limit <= 0:
         return []
     current = Path(current)
     cur_step = checkpoint_step(current)
     keep = {current.resolve()} | {Path(p).resolve() for p in protect if p}
-    folders = checkpoint_folders(run_dir)
+    # checkpoint-0 is never pruned: the model as initialised (a reasoning-vocabulary run's reference for drift)
+    folders = [p for p in checkpoint_folders(run_dir) if checkpoint_step(p) != 0]
     complete = [p for p in folders if is_complete(p)]
     room = save_total_limit - sum(1 for p in complete if p.resolve() in keep)
     for p in reversed(complete):  # newest first

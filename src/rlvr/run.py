@@ -51,6 +51,7 @@ from rlvr.run_dir import environment_info, git_commit, is_main_process
 from rlvr.tracking import close_wandb, log_to_wandb, setup_wandb, wandb_location
 from rlvr.trainers import RLVRTrainer, trainer_class
 from rlvr.trainers.args import grpo_args
+from rlvr.vocab.setup import prepare_reasoning_vocab
 
 EVAL_BEFORE_FILE = "eval_before.json"  # the first run's "before" evaluation, reused on resume
 
@@ -93,9 +94,13 @@ def build(cfg: RootConfig | DictConfig, run_dir: Path) -> Built:
             held_out = filter_long_prompts(held_out, tokenizer, other.max_prompt_length, "held-out")
         if len(held_out) == 0:
             raise UserError(f"eval.dataset={cfg.eval.dataset}: no held-out rows to evaluate (its eval_size?)")
+    token_map = prepare_reasoning_vocab(cfg.model, model, tokenizer, model_path, run_dir, is_main_process())
     args = grpo_args(cfg, run_dir, reward_weights)
     resume_from = resolve_resume(cfg.training.resume_from_checkpoint, run_dir)
     extensions: dict[str, Any] = {"objective": cfg.objective}
+    peft_config = lora_config(cfg.model)
+    if token_map is not None:
+        extensions["token_map"] = token_map
     if cfg.replay.enabled:
         easy = cfg.replay.easy
         extensions["replay"] = cfg.replay
@@ -107,7 +112,7 @@ def build(cfg: RootConfig | DictConfig, run_dir: Path) -> Built:
         args=args,
         train_dataset=train_ds,
         processing_class=tokenizer,
-        peft_config=lora_config(cfg.model),
+        peft_config=peft_config,
         callbacks=[MetricsJsonl(run_dir / "metrics.jsonl"), preemption.PreemptionCallback()],
     )
     upcast_trainable(trainer.model, trainer.args)  # TRL casts QLoRA adapters to bf16; keep trainable weights fp32
@@ -362,6 +367,8 @@ def train(session: Session) -> dict[str, Any]:
         trainer.save_model(str(run_dir / "model"))
         if main:
             trainer.processing_class.save_pretrained(str(run_dir / "model"))
+            if (token_map := getattr(trainer, "token_map", None)) is not None:
+                token_map.save(run_dir / "model")  # a reload knows V and the map (rlvr.vocab.setup)
             card = model_card(cfg, built.model_path, summary, overrides)
             for where in (run_dir / "model", run_dir):  # TRL's own card names no base model
                 (where / "README.md").write_text(card)

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch as th
-from transformers import PreTrainedModel, PreTrainedTokenizerBase
+from transformers import LogitsProcessorList, PreTrainedModel, PreTrainedTokenizerBase
 
 
 @th.no_grad()
@@ -18,11 +18,15 @@ def greedy_completions(
     batch_size: int = 64,
     eos_token_ids: Sequence[int] | None = None,
     chat_template_kwargs: dict[str, Any] | None = None,
+    logits_processors: list[Any] | None = None,
+    decode: Callable[[list[int]], str] | None = None,
 ) -> tuple[list[str], list[int]]:
     """Greedy completions (text up to the first stop token) and their token counts.
 
     ``eos_token_ids`` are the stop tokens (default: the tokenizer's EOS); ``chat_template_kwargs`` go to
-    ``apply_chat_template`` (e.g. ``enable_thinking``), as in training.
+    ``apply_chat_template`` (e.g. ``enable_thinking``), as in training; ``logits_processors`` apply to every
+    ``generate`` call (each ``reset()`` before it, when it has one); ``decode`` turns a completion's ids into text
+    (default: the tokenizer's decode without special tokens).
     """
     was_training = model.training
     model.eval()
@@ -40,8 +44,13 @@ def greedy_completions(
                 for p in prompts[i : i + batch_size]
             ]
             enc = tokenizer(chunk, return_tensors="pt", padding=True, add_special_tokens=False).to(device)
+            for proc in logits_processors or []:
+                if hasattr(proc, "reset"):
+                    proc.reset()
+            extra = {"logits_processor": LogitsProcessorList(logits_processors)} if logits_processors else {}
             out = model.generate(
                 **enc,
+                **extra,
                 max_new_tokens=max_new_tokens,
                 do_sample=False,
                 pad_token_id=tokenizer.pad_token_id,
@@ -54,7 +63,7 @@ def greedy_completions(
                 while row and row[-1] == tokenizer.pad_token_id and row[-1] not in stops:
                     row.pop()
                 lengths.append(len(row))
-                texts.append(tokenizer.decode(row, skip_special_tokens=True))
+                texts.append(decode(row) if decode else tokenizer.decode(row, skip_special_tokens=True))
     finally:
         tokenizer.padding_side = side
         model.train(was_training)

@@ -4,7 +4,8 @@
 
 * ``ObjectivesMixin`` (``rlvr.objectives.mixin``) always: the objective (``objective=grpo|maxent``), the KL and
   entropy controllers and the temperature schedule;
-* ``ReplayMixin`` (``rlvr.replay.mixin``) when ``replay.enabled``.
+* ``ReplayMixin`` (``rlvr.replay.mixin``) when ``replay.enabled``;
+* ``ReasoningVocabMixin`` (``rlvr.vocab.mixin``) when ``model.reasoning_vocab.size != 0``.
 
 Mixins use only the hooks of ``RLVRTrainer``; the private TRL overrides live in ``base.py`` alone. The mixins
 import ``rlvr.trainers.base``, so the assembled classes (``assembled.py``) are loaded on first use, not here.
@@ -27,11 +28,15 @@ def trainer_class(cfg: RootConfig) -> type[RLVRTrainer]:
     """The trainer class for a run: which mixins it has follows from the config."""
     from rlvr.trainers import assembled
 
+    if cfg.model.reasoning_vocab.enabled:
+        if cfg.replay.enabled:
+            return assembled.ReasoningVocabReplayGRPOTrainer
+        return assembled.ReasoningVocabGRPOTrainer
     return assembled.ReplayGRPOTrainer if cfg.replay.enabled else assembled.GRPOTrainer
 
 
 def __getattr__(name: str) -> Any:
-    if name in ("GRPOTrainer", "ReplayGRPOTrainer"):
+    if name in ("GRPOTrainer", "ReplayGRPOTrainer", "ReasoningVocabGRPOTrainer", "ReasoningVocabReplayGRPOTrainer"):
         from rlvr.trainers import assembled
 
         return getattr(assembled, name)

@@ -32,6 +32,8 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +61,31 @@ CALLED_PRIVATE = {
     "_get_output_dir": ("trial",),
     "_get_per_token_logps_and_entropies": ("model", "input_ids", "attention_mask", "logits_to_keep"),
 }
+
+
+@contextmanager
+def generate_with_processors(model: Any, processors: list[Any]) -> Iterator[None]:
+    """Within the block, ``model.generate(...)`` also applies ``processors`` (each ``reset()`` first, when it has
+    one: a new batch of sequences); nothing changes when there are none."""
+    if not processors:
+        yield
+        return
+    from transformers import LogitsProcessorList
+
+    for proc in processors:
+        if hasattr(proc, "reset"):
+            proc.reset()
+    original = model.generate
+
+    def generate(*args: Any, **kwargs: Any) -> Any:
+        given = kwargs.pop("logits_processor", None) or []
+        return original(*args, logits_processor=LogitsProcessorList([*given, *processors]), **kwargs)
+
+    model.generate = generate
+    try:
+        yield
+    finally:
+        del model.generate  # the instance attribute: the class's generate is back
 
 
 class RLVRTrainer(GRPOTrainer):
@@ -114,6 +141,19 @@ class RLVRTrainer(GRPOTrainer):
         """Entries for the run's summary.json (extended by mixins; may be a collective call)."""
         return {}
 
+    def logits_processors(self) -> list[Any]:
+        """Logits processors applied wherever the policy samples with transformers ``generate``: TRL's rollouts
+        and rlvr's held-out evaluation (``rlvr.evaluation.heldout``)."""
+        return []
+
+    def decode_completion(self, ids: list[int]) -> str:
+        """A completion's text as rewards, evaluation and summaries read it."""
+        return self.processing_class.decode(ids, skip_special_tokens=True)
+
+    def reward_completions(self, completions: list[Any], completion_ids: list[list[int]]) -> list[Any]:
+        """The completions the reward functions get (TRL's decoded texts, or messages for chat data)."""
+        return completions
+
     # -- helpers for extensions ---------------------------------------------------------------------------------
     def weighted_rewards(self) -> th.Tensor:
         """Per-completion reward of the scored batch (all processes, global order): the per-function rewards
@@ -167,8 +207,11 @@ class RLVRTrainer(GRPOTrainer):
 
     # -- the private TRL / transformers overrides -----------------------------------------------------------------
     # trl 1.16.0 GRPOTrainer._generate(prompts) -> (prompt_ids, completion_ids, ...): count completion tokens.
+    # Here also: the extensions' logits processors (logits_processors()) reach transformers ``generate``, which TRL
+    # calls without any, through the unwrapped policy's ``generate`` for the duration of the call.
     def _generate(self, prompts: list):  # noqa: ANN202
-        out = super()._generate(prompts)
+        with generate_with_processors(self.accelerator.unwrap_model(self.model_wrapped), self.logits_processors()):
+            out = super()._generate(prompts)
         if self.model.training:
             completion_ids = out[1]
             local = th.tensor([sum(len(ids) for ids in completion_ids)], device=self.accelerator.device)
@@ -176,7 +219,9 @@ class RLVRTrainer(GRPOTrainer):
         return out
 
     # trl 1.16.0 GRPOTrainer._calculate_rewards(...) -> (N_global, n_funcs) tensor, gathered: stash it once.
+    # The reward functions get reward_completions(...) (e.g. reasoning tokens read as their source tokens).
     def _calculate_rewards(self, inputs, prompts, completions, completion_ids_list):  # noqa: ANN001, ANN202
+        completions = self.reward_completions(completions, completion_ids_list)
         rewards_per_func = super()._calculate_rewards(inputs, prompts, completions, completion_ids_list)
         self.scored_rewards = rewards_per_func
         return rewards_per_func

@@ -1,0 +1,107 @@
+"""The reasoning vocabulary in the trainer (``model.reasoning_vocab.size != 0``), through ``RLVRTrainer``'s hooks only.
+
+- every rollout and every held-out evaluation samples under :class:`ThinkingLogitsProcessor` (``logits_processors``);
+- reward functions, evaluation and summaries read reasoning tokens as their source tokens (``reward_completions``,
+  ``decode_completion``);
+- after scoring, the usage of the batch is logged (``reasoning_vocab/*``: share of thinking tokens that are
+  reasoning copies, reasoning tokens outside thinking (0 by construction), distinct reasoning ids, thinking tokens)
+  and, every logging step, the first completions with reasoning tokens marked go to ``reasoning_samples.jsonl``;
+- the token map is written into every checkpoint (``save_extra``) and described in ``summary.json``.
+
+The model extension, ``checkpoint-0/`` and the reference model are handled where the model is built
+(:func:`rlvr.vocab.setup.prepare_reasoning_vocab`).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from rlvr.trainers.base import RLVRTrainer
+from rlvr.vocab.metrics import reasoning_usage
+from rlvr.vocab.text import decode_mapped, decode_marked
+from rlvr.vocab.thinking import ThinkingLogitsProcessor
+from rlvr.vocab.token_map import TokenMap
+
+SAMPLES_FILE = "reasoning_samples.jsonl"
+SAMPLES_PER_LOG = 2
+
+
+class ReasoningVocabMixin(RLVRTrainer):
+    def __init__(self, *args: Any, token_map: TokenMap, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.token_map = token_map
+        self.thinking_processor = ThinkingLogitsProcessor(token_map, self.processing_class)
+
+    def logits_processors(self) -> list[Any]:
+        return [*super().logits_processors(), self.thinking_processor]
+
+    def decode_completion(self, ids: list[int]) -> str:
+        return decode_mapped(self.processing_class, ids, self.token_map)
+
+    def reward_completions(self, completions: list[Any], completion_ids: list[list[int]]) -> list[Any]:
+        completions = super().reward_completions(completions, completion_ids)
+        out = []
+        for completion, ids in zip(completions, completion_ids, strict=True):
+            text = self.decode_completion(list(ids))
+            if isinstance(completion, list) and completion and isinstance(completion[-1], dict):
+                # chat data: TRL's assistant message, possibly prefixed by the prompt's own partial turn
+                last = dict(completion[-1])
+                raw = self.processing_class.decode(list(ids), skip_special_tokens=True)
+                prefix = last.get("content", "")
+                prefix = prefix[: len(prefix) - len(raw)] if raw and prefix.endswith(raw) else ""
+                last["content"] = prefix + text
+                out.append([*completion[:-1], last])
+            else:
+                out.append(text)
+        return out
+
+    def after_scoring(self, output: dict[str, Any], training: bool) -> dict[str, Any]:
+        output = super().after_scoring(output, training)
+        ids, mask = output["completion_ids"], output["completion_mask"]
+        usage = reasoning_usage(
+            ids, mask, output["prompt_ids"], self.token_map, self.thinking_processor.tracker,
+            prompt_mask=output.get("prompt_mask"),
+        )  # fmt: skip
+        mode = "train" if training else "eval"
+        for name, value in usage.items():
+            if value == value:  # NaN (no thinking token in this batch) is not logged
+                self.log_metric(name, value, mode)
+        if training and self.accelerator.is_main_process and self.state.global_step % max(1, self.logging_every()) == 0:
+            self.write_samples(ids, mask)
+        return output
+
+    def logging_every(self) -> int:
+        steps = self.args.logging_steps
+        return int(steps) if steps and steps >= 1 else 1
+
+    def write_samples(self, ids: Any, mask: Any) -> None:
+        rows = []
+        for row, keep in list(zip(ids.tolist(), mask.bool().tolist(), strict=True))[:SAMPLES_PER_LOG]:
+            kept = [t for t, k in zip(row, keep, strict=True) if k]
+            rows.append(
+                {
+                    "step": self.state.global_step,
+                    "completion": decode_marked(self.processing_class, kept, self.token_map),
+                    "reasoning_tokens": int(sum(self.token_map.is_reasoning(kept))),
+                }
+            )
+        with (Path(self.args.output_dir) / SAMPLES_FILE).open("a") as f:
+            f.writelines(json.dumps(r) + "\n" for r in rows)
+
+    def save_extra(self, folder: Path) -> None:
+        super().save_extra(folder)
+        self.token_map.save(folder)
+
+    def summary_extra(self) -> dict[str, Any]:
+        out = super().summary_extra()
+        tm = self.token_map
+        out["reasoning_vocab"] = {
+            "size": tm.size,
+            "base_vocab_size": tm.base_vocab_size,
+            "inside": tm.inside,
+            "think_open": tm.think_open,
+            "think_close": tm.think_close,
+        }
+        return out

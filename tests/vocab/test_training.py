@@ -1,0 +1,155 @@
+"""A reasoning-vocabulary GRPO run through the real CLI: the thinking mask in TRL's rollouts, the token map in
+``checkpoint-0``, every checkpoint and ``model/``, usage metrics, rewards and evaluation reading mapped text, the
+reference model extended like the policy, resume, and the one-line errors (LoRA included: not supported yet).
+
+The tiny model never writes ``<think>`` on its own (the thinking variant of the task is what teaches it), so the
+run's opening tag is ``assistant``: the chat template's generation prompt ends with it, and every completion
+token is then sampled inside thinking, where with ``init=all`` each standard token and its reasoning copy have
+the same logit.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch as th
+
+from tests.helpers.cli import FAST, run_cli
+
+VOCAB = [
+    "model.reasoning_vocab.size=-1",
+    "model.reasoning_vocab.init=all",
+    "model.reasoning_vocab.think_open=assistant",
+]
+# Length-shaped rewards give the barely trained tiny model's groups reward variance, hence a gradient.
+SHAPED = ["rewards=math_length"]
+RUN = [o for o in FAST if not o.startswith(("training.max_steps", "training.save_steps"))]
+
+
+def records(run_dir: Path) -> list[dict]:
+    return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines() if line.strip()]
+
+
+@pytest.fixture(scope="module")
+def vocab_run(tmp_path_factory: pytest.TempPathFactory, cache_dir: Path) -> Path:
+    """4 steps with a KL term (so TRL builds a reference model), checkpoints at 2 and 4, every step logged."""
+    run_dir = tmp_path_factory.mktemp("rv") / "run"
+    overrides = [*RUN, *VOCAB, "training.max_steps=4", "training.save_steps=2", "training.beta=0.04", *SHAPED]
+    overrides += ["training.save_total_limit=1", f"hydra.run.dir={run_dir}"]
+    proc = run_cli(overrides, cache_dir)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+    return run_dir
+
+
+@pytest.mark.slow
+def test_token_map_in_checkpoint_0_every_checkpoint_and_model(vocab_run: Path) -> None:
+    maps = {}
+    for name in ("checkpoint-0", "checkpoint-4", "model"):
+        maps[name] = json.loads((vocab_run / name / "reasoning_token_map.json").read_text())
+        assert json.loads((vocab_run / name / "config.json").read_text())["vocab_size"] == 200  # V + R
+    assert maps["checkpoint-0"] == maps["checkpoint-4"] == maps["model"]
+    tm = maps["model"]
+    assert tm["base_vocab_size"] == 100 and tm["source_ids"] == list(range(100)) and tm["multiplicity"] == [1] * 100
+    # save_total_limit=1 pruned checkpoint-2 but never checkpoint-0 (the initial model)
+    assert not (vocab_run / "checkpoint-2").exists() and (vocab_run / "checkpoint-0" / "model.safetensors").exists()
+    summary = json.loads((vocab_run / "summary.json").read_text())
+    assert summary["reasoning_vocab"]["size"] == 100 and summary["steps"] == 4
+
+
+@pytest.mark.slow
+def test_initial_rows_are_copies_and_the_final_model_reloads(vocab_run: Path) -> None:
+    from transformers import AutoModelForCausalLM
+
+    initial = AutoModelForCausalLM.from_pretrained(vocab_run / "checkpoint-0")
+    emb = initial.get_input_embeddings().weight
+    assert th.equal(emb[100:200], emb[:100])
+    assert initial.get_output_embeddings().weight is emb  # the tiny model is tied and stays tied
+    final = AutoModelForCausalLM.from_pretrained(vocab_run / "model").eval()
+    last = AutoModelForCausalLM.from_pretrained(vocab_run / "checkpoint-4").eval()
+    ids = th.tensor([[2, 50, 150, 60, 160, 3]])
+    with th.no_grad():
+        assert th.equal(final(ids).logits, last(ids).logits)
+    assert not th.equal(final.get_input_embeddings().weight[100:], final.get_input_embeddings().weight[:100])
+
+
+@pytest.mark.slow
+def test_usage_metrics_every_step_and_nothing_outside_thinking(vocab_run: Path) -> None:
+    steps = [r for r in records(vocab_run) if "loss" in r]
+    assert [r["step"] for r in steps] == [1, 2, 3, 4]
+    for r in steps:
+        assert r["reasoning_vocab/outside_count"] == 0
+        assert r["reasoning_vocab/thinking_tokens"] > 0
+        # init=all: a token and its copy have the same logit until training moves them apart
+        assert 0.25 < r["reasoning_vocab/share_in_thinking"] < 0.75, r
+        assert r["reasoning_vocab/distinct_ids"] >= 5
+    samples = [json.loads(line) for line in (vocab_run / "reasoning_samples.jsonl").read_text().splitlines()]
+    assert samples and any("⟨" in s["completion"] and s["reasoning_tokens"] > 0 for s in samples)
+
+
+@pytest.mark.slow
+def test_rewards_and_evaluation_read_reasoning_tokens_as_their_source(cache_dir: Path, tmp_path: Path) -> None:
+    """The built trainer's text hooks, which TRL's reward call and the held-out evaluation go through."""
+    from rlvr import api
+
+    session = api.prepare(api.compose([*RUN, *VOCAB]), tmp_path / "run")
+    try:
+        trainer, tok = session.trainer, session.tokenizer
+        ids = tok.encode("\\boxed{42}", add_special_tokens=False)
+        copies = [i + 100 if k % 2 else i for k, i in enumerate(ids)]  # every other token a reasoning copy
+        assert trainer.decode_completion(copies) == "\\boxed{42}"
+        assert tok.decode(copies, skip_special_tokens=True) != "\\boxed{42}"  # what unmapped decoding would give
+        chat = [[{"role": "assistant", "content": tok.decode(copies, skip_special_tokens=True)}]]
+        assert trainer.reward_completions(chat, [copies]) == [[{"role": "assistant", "content": "\\boxed{42}"}]]
+        assert trainer.reward_completions(["x"], [copies]) == ["\\boxed{42}"]
+        assert trainer.ref_model is None  # beta 0 here; the vocab_run fixture trains with a reference model
+    finally:
+        session.close()
+
+
+@pytest.mark.slow
+def test_resume_continues_with_the_same_vocabulary(vocab_run: Path, cache_dir: Path, tmp_path: Path) -> None:
+    import shutil
+
+    run_dir = tmp_path / "resumed"
+    shutil.copytree(vocab_run, run_dir)
+    overrides = [*RUN, *VOCAB, "training.max_steps=6", "training.save_steps=2", "training.beta=0.04", *SHAPED]
+    overrides += ["training.resume_from_checkpoint=auto", f"hydra.run.dir={run_dir}"]
+    proc = run_cli(overrides, cache_dir)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["resumed_from"].endswith("checkpoint-4") and summary["steps"] == 6
+    assert (run_dir / "checkpoint-6" / "reasoning_token_map.json").exists()
+    assert [r["reasoning_vocab/outside_count"] for r in records(run_dir) if r.get("step", 0) > 4 and "loss" in r] == [
+        0,
+        0,
+    ]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "needle"),
+    [
+        (["model.reasoning_vocab.size=-5"], "model.reasoning_vocab.size must be >= 0"),
+        (["model.reasoning_vocab.size=8", "model.lora.enabled=true"], "model.reasoning_vocab with model.lora"),
+        (["model.reasoning_vocab.size=8", "training.use_vllm=true"], "model.reasoning_vocab needs transformers"),
+        (
+            ["model.reasoning_vocab.size=8", "model.reasoning_vocab.think_open='<thínk>'"],
+            "model.reasoning_vocab.think_open",
+        ),
+    ],
+)
+def test_bad_input_one_line_exit_2(overrides: list[str], needle: str, cache_dir: Path) -> None:
+    proc = run_cli([*RUN, *overrides], cache_dir)
+    lines = [line for line in (proc.stdout + proc.stderr).splitlines() if line.strip() and "error" in line.lower()]
+    assert proc.returncode == 2, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert any(needle in line for line in lines), lines
+    assert "Traceback" not in proc.stdout + proc.stderr
+
+
+def test_init_file_with_ids_beyond_the_vocabulary(cache_dir: Path, tmp_path: Path) -> None:
+    ids = tmp_path / "ids.json"
+    ids.write_text(json.dumps([5, 6, 150]))
+    proc = run_cli([*RUN, "model.reasoning_vocab.size=-1", f"model.reasoning_vocab.init={ids}"], cache_dir)
+    assert proc.returncode == 2 and "model.reasoning_vocab.init" in proc.stdout + proc.stderr
+    assert "[150]" in proc.stdout + proc.stderr and "Traceback" not in proc.stdout + proc.stderr
