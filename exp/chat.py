@@ -23,15 +23,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--temperature", type=float, default=0.0)
     parser.add_argument("--system", default=None, help="a system prompt")
     args = parser.parse_args(argv)
-    from rlvr.api import load_for_chat, quick_test
+    from rlvr.api import load_for_chat, quick_test, resolve_model_dir
+    from rlvr.vocab.token_map import TokenMap
 
     try:
         model, tokenizer = load_for_chat(args.model_dir)
+        token_map = TokenMap.load(resolve_model_dir(args.model_dir))  # a reasoning-vocabulary model samples masked
     except UserError as err:
         logger.error(f"error: {err}")
         return 2
     ask = dict(
-        max_new_tokens=args.max_new_tokens, temperature=args.temperature, tokenizer=tokenizer, system_prompt=args.system
+        max_new_tokens=args.max_new_tokens,
+        temperature=args.temperature,
+        tokenizer=tokenizer,
+        system_prompt=args.system,
+        token_map=token_map,
     )
     if args.question:
         for answer in quick_test(model, list(args.question), **ask):

@@ -335,12 +335,16 @@ def quick_test(
     temperature: float = 0.0,
     tokenizer: Any = None,
     system_prompt: str | None = None,
+    token_map: Any = None,
 ) -> str | list[str]:
     """Answer ``question`` (one or several) with a model through its chat template; greedy when ``temperature`` is 0.
 
     ``model_or_dir_or_session``: a :class:`Session` (its policy, tokenizer, ``model.generation_kwargs.max_new_tokens``
     and ``dataset.system_prompt``), a directory (run dir, checkpoint, export) or a model object with ``tokenizer=``.
     Returns the completion text (special tokens dropped), a list for a list of questions.
+
+    A reasoning-vocabulary model (the session's, a directory with ``reasoning_token_map.json``, or ``token_map=``)
+    samples under the thinking mask, and its reasoning tokens read as their source tokens.
     """
     import torch as th
 
@@ -348,11 +352,15 @@ def quick_test(
 
     if isinstance(model_or_dir_or_session, Session):
         session = model_or_dir_or_session
+        token_map = token_map or getattr(session.trainer, "token_map", None)
         model, tok = session.model, session.tokenizer
         max_new_tokens = max_new_tokens or session.cfg.model.generation_kwargs.max_new_tokens
         system_prompt = system_prompt if system_prompt is not None else session.cfg.dataset.system_prompt
     elif isinstance(model_or_dir_or_session, (str, Path)):
+        from rlvr.vocab.token_map import TokenMap
+
         model, tok = load_for_chat(model_or_dir_or_session)
+        token_map = token_map or TokenMap.load(resolve_model_dir(model_or_dir_or_session))
     else:
         model, tok = model_or_dir_or_session, tokenizer
         if tok is None:
@@ -372,6 +380,12 @@ def quick_test(
     batch = {k: v.to(device) for k, v in batch.items()}
     gen: dict[str, Any] = {"max_new_tokens": max_new_tokens or 256, "pad_token_id": tok.pad_token_id}
     gen |= {"do_sample": True, "temperature": temperature} if temperature > 0 else {"do_sample": False}
+    if token_map is not None:
+        from transformers import LogitsProcessorList
+
+        from rlvr.vocab.thinking import ThinkingLogitsProcessor
+
+        gen["logits_processor"] = LogitsProcessorList([ThinkingLogitsProcessor(token_map, tok)])
     was_training = model.training
     model.eval()
     try:
@@ -379,5 +393,11 @@ def quick_test(
             out = model.generate(**batch, **gen)
     finally:
         model.train(was_training)
-    answers = tok.batch_decode(out[:, batch["input_ids"].shape[1] :], skip_special_tokens=True)
+    completions = out[:, batch["input_ids"].shape[1] :]
+    if token_map is not None:
+        from rlvr.vocab.text import batch_decode_mapped
+
+        answers = batch_decode_mapped(tok, completions, token_map)
+    else:
+        answers = tok.batch_decode(completions, skip_special_tokens=True)
     return answers[0] if isinstance(question, str) else answers

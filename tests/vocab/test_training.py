@@ -153,3 +153,16 @@ def test_init_file_with_ids_beyond_the_vocabulary(cache_dir: Path, tmp_path: Pat
     proc = run_cli([*RUN, "model.reasoning_vocab.size=-1", f"model.reasoning_vocab.init={ids}"], cache_dir)
     assert proc.returncode == 2 and "model.reasoning_vocab.init" in proc.stdout + proc.stderr
     assert "[150]" in proc.stdout + proc.stderr and "Traceback" not in proc.stdout + proc.stderr
+
+
+@pytest.mark.slow
+def test_quick_test_finds_the_token_map_of_a_saved_model(vocab_run: Path) -> None:
+    """``rlvr.api.quick_test`` (and ``exp/chat.py``) on a saved reasoning-vocabulary model sample under the thinking
+    mask and decode reasoning tokens as their sources: with ``think_open=assistant`` about half of the sampled
+    tokens are copies, and none of them is lost from the text (an unmapped decode drops ids beyond the tokenizer)."""
+    from rlvr import api
+
+    answers = api.quick_test(vocab_run / "model", ["12+34"] * 16, temperature=1.0, max_new_tokens=12)
+    assert len(answers) == 16
+    # every completion is at least as long in characters as its tokens minus EOS: nothing dropped
+    assert sum(len(a) for a in answers) >= 16 * 4, answers
