@@ -87,8 +87,32 @@ def format_prompt(problem: str, system_prompt: str) -> list[dict[str, str]]:
     return messages + [{"role": "user", "content": problem}]
 
 
+def scratchpad(problem: str) -> str:
+    """Column-by-column working of an addition, least significant digit first, with carries:
+    ``47+38`` -> ``7+8=15,4+3+1=8``. Other problems: ``<problem>=<value>`` is not known here, so the problem."""
+    if "+" not in problem or not all(part.isdigit() for part in problem.split("+")):
+        return problem
+    a, b = problem.split("+")
+    width = max(len(a), len(b))
+    a, b = a.zfill(width), b.zfill(width)
+    steps, carry = [], 0
+    for x, y in zip(reversed(a), reversed(b), strict=True):
+        total = int(x) + int(y) + carry
+        steps.append(f"{x}+{y}" + (f"+{carry}" if carry else "") + f"={total}")
+        carry = total // 10
+    return ",".join(steps)
+
+
+def target_text(row: dict, warmup_format: str) -> str:
+    """What the warm start teaches the model to write for ``row`` (EOS excluded)."""
+    answer = f"\\boxed{{{row['answer']}}}"
+    if warmup_format == "think":
+        return f"<think>{scratchpad(row['problem'])}</think>{answer}"
+    return answer
+
+
 def _encode_pairs(
-    tokenizer: PreTrainedTokenizerFast, rows: list[dict], system_prompt: str
+    tokenizer: PreTrainedTokenizerFast, rows: list[dict], system_prompt: str, warmup_format: str = "answer"
 ) -> tuple[th.Tensor, th.Tensor, th.Tensor]:
     """Left-padded prompt+answer ids, attention mask, and labels that cover only the answer."""
     seqs, label_starts = [], []
@@ -97,7 +121,7 @@ def _encode_pairs(
             format_prompt(row["problem"], system_prompt), add_generation_prompt=True, tokenize=False
         )
         p_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
-        a_ids = tokenizer(f"\\boxed{{{row['answer']}}}{IM_END}", add_special_tokens=False)["input_ids"]
+        a_ids = tokenizer(target_text(row, warmup_format) + IM_END, add_special_tokens=False)["input_ids"]
         seqs.append(p_ids + a_ids)
         label_starts.append(len(p_ids))
     width = max(len(s) for s in seqs)
@@ -124,7 +148,7 @@ def warm_start(model: Qwen3ForCausalLM, tokenizer: PreTrainedTokenizerFast, spec
         for group in opt.param_groups:
             group["lr"] = lr
         batch = rng.sample(rows, spec.warmup_batch_size)
-        ids, mask, labels = _encode_pairs(tokenizer, batch, spec.system_prompt)
+        ids, mask, labels = _encode_pairs(tokenizer, batch, spec.system_prompt, spec.warmup_format)
         loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
         opt.zero_grad()
         loss.backward()
@@ -133,7 +157,7 @@ def warm_start(model: Qwen3ForCausalLM, tokenizer: PreTrainedTokenizerFast, spec
         losses.append(loss.item())
         steps = step + 1
         if spec.warmup_target_accuracy > 0 and steps % spec.warmup_eval_every == 0:
-            accuracy = probe_accuracy(model, tokenizer, probe, spec.system_prompt)
+            accuracy = probe_accuracy(model, tokenizer, probe, spec.system_prompt, spec.warmup_format)
             model.train()
             logger.info(f"tiny warm start: step {steps} loss {loss.item():.3f} probe accuracy {accuracy:.3f}")
             if accuracy >= spec.warmup_target_accuracy:
@@ -148,17 +172,27 @@ def warm_start(model: Qwen3ForCausalLM, tokenizer: PreTrainedTokenizerFast, spec
 
 
 def probe_accuracy(
-    model: Qwen3ForCausalLM, tokenizer: PreTrainedTokenizerFast, rows: list[dict], system_prompt: str | None
+    model: Qwen3ForCausalLM,
+    tokenizer: PreTrainedTokenizerFast,
+    rows: list[dict],
+    system_prompt: str | None,
+    warmup_format: str = "answer",
 ) -> float:
-    """Greedy exact-match accuracy (``\\boxed{answer}``) on ``rows``."""
+    """Greedy exact-match accuracy (the final ``\\boxed{answer}``, after the thinking block if any) on ``rows``."""
     prompts = [format_prompt(r["problem"], system_prompt) for r in rows]
-    texts, _ = greedy_completions(model, tokenizer, prompts, max_new_tokens=12, batch_size=100)
-    hits = sum(t.strip() == f"\\boxed{{{r['answer']}}}" for t, r in zip(texts, rows, strict=True))
+    max_new = 12 if warmup_format == "answer" else 12 + len(target_text(rows[0], "think")) * 2
+    texts, _ = greedy_completions(model, tokenizer, prompts, max_new_tokens=max_new, batch_size=100)
+    hits = sum(
+        t.strip().rsplit("</think>", 1)[-1] == f"\\boxed{{{r['answer']}}}" for t, r in zip(texts, rows, strict=True)
+    )
     return hits / max(1, len(rows))
 
 
 def cache_key(spec: TinyModelSpec) -> str:
-    blob = json.dumps({"spec": asdict(spec), "version": CACHE_VERSION, "torch": th.__version__}, sort_keys=True)
+    fields = asdict(spec)
+    if fields.get("warmup_format") == "answer":  # the default: keys of models built before the option stay valid
+        del fields["warmup_format"]
+    blob = json.dumps({"spec": fields, "version": CACHE_VERSION, "torch": th.__version__}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 

@@ -166,3 +166,25 @@ def test_quick_test_finds_the_token_map_of_a_saved_model(vocab_run: Path) -> Non
     assert len(answers) == 16
     # every completion is at least as long in characters as its tokens minus EOS: nothing dropped
     assert sum(len(a) for a in answers) >= 16 * 4, answers
+
+
+@pytest.mark.slow
+def test_analysis_script_writes_figures_and_report(vocab_run: Path, tmp_path: Path, cache_dir: Path) -> None:
+    """``exp/analyze_reasoning_vocab.py`` on the run: PNGs, a report with the drift of every checkpoint (checkpoint-0
+    first, all zeros: copies start equal to their sources), and the entropy profile of the final policy."""
+    from tests.helpers.cli import run_cli as run
+
+    out = tmp_path / "analysis"
+    proc = run([str(vocab_run), "--out", str(out)], cache_dir, script="exp/analyze_reasoning_vocab.py")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    for name in ("usage.png", "drift.png", "pca.png", "entropy.png"):
+        assert (out / name).read_bytes().startswith(b"\x89PNG"), name
+    data = json.loads((out / "analysis.json").read_text())
+    assert [r["label"] for r in data["drift"]] == ["checkpoint-0", "checkpoint-4"]
+    assert data["drift"][0]["copy_vs_source_in"] < 1e-6
+    assert data["drift"][1]["copy_vs_source_in"] > 0  # training moved copies away from their sources
+    assert data["entropy"]["reasoning vocab"]["entropy_inside"] > 0
+    assert "Copies furthest from their sources" in (out / "report.md").read_text()
+
+    proc = run([str(vocab_run.parent)], cache_dir, script="exp/analyze_reasoning_vocab.py")
+    assert proc.returncode == 2 and "not a reasoning-vocabulary run" in proc.stdout + proc.stderr

@@ -133,6 +133,13 @@ class TinyModelSpec:
     warmup_samples: int = 20000
     system_prompt: str | None = None  # must match the dataset's system prompt for a useful warm start
     seed: int = 0
+    # answer: the warm start teaches "\\boxed{85}"; think: a column-by-column scratchpad inside <think>...</think>
+    # first ("<think>7+8=15,4+3+1=8</think>\\boxed{85}"), the thinking variant the reasoning vocabulary is tried on
+    warmup_format: str = "answer"
+
+    def __post_init__(self) -> None:
+        if self.warmup_format not in ("answer", "think"):
+            raise UserError(f"model.tiny.warmup_format: {self.warmup_format!r} is not one of answer, think")
 
 
 REASONING_INSIDE_MODES = ("both", "reasoning_only")

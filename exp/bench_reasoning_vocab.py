@@ -1,0 +1,161 @@
+"""Benchmark the reasoning vocabulary on the offline thinking task: baseline vs extended vocabulary, same seeds.
+
+    uv run python exp/bench_reasoning_vocab.py                       # 3 seeds, the presets' budget
+    uv run python exp/bench_reasoning_vocab.py --steps 10 --seeds 1  # a quick smoke run
+
+Each (arm, seed) is one run of the real CLI, ``exp/grpo_train.py``: ``experiment=reasoning_vocab_tiny_baseline``
+and ``experiment=reasoning_vocab_tiny`` (conf/experiment/), with ``seed=<s>`` and the same ``--overrides``. Runs land
+in ``--out-dir/<steps<N>|preset>/<arm>/seed<s>/`` and are reused when their ``summary.json`` exists (``--force``
+reruns). The report (``--report``) has held-out greedy accuracy before/after per run and mean ± std per arm, the
+reasoning-token usage at the last step (share of thinking tokens that are copies, distinct copies used, copies
+outside thinking), and ``exp/analyze_reasoning_vocab.py``'s figures for seed 0 (written to ``--figures``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import shutil
+import statistics
+import sys
+import time
+from pathlib import Path
+
+from loguru import logger
+
+from rlvr.cli_runner import ROOT, run_script
+
+ARMS = {"baseline": "reasoning_vocab_tiny_baseline", "reasoning_vocab": "reasoning_vocab_tiny"}
+USAGE = ("reasoning_vocab/share_in_thinking", "reasoning_vocab/distinct_ids", "reasoning_vocab/outside_count")
+
+
+def run_one(arm: str, seed: int, args: argparse.Namespace) -> tuple[Path, dict]:
+    budget = f"steps{args.steps}" if args.steps is not None else "preset"
+    run_dir = args.out_dir / budget / arm / f"seed{seed}"
+    summary_path = run_dir / "summary.json"
+    if summary_path.exists() and not args.force:
+        logger.info(f"{arm} seed {seed}: reusing {summary_path}")
+        return run_dir, json.loads(summary_path.read_text())
+    overrides = [
+        f"experiment={ARMS[arm]}",
+        f"seed={seed}",
+        f"hydra.run.dir={run_dir}",
+        "print_config=none",
+        *([f"training.max_steps={args.steps}"] if args.steps is not None else []),
+        *args.overrides,
+    ]
+    logger.info(f"{arm} seed {seed}: exp/grpo_train.py {' '.join(overrides)}")
+    if run_dir.exists():
+        shutil.rmtree(run_dir)  # a rerun starts clean (no resume from a half-finished benchmark run)
+    run_dir.mkdir(parents=True)
+    t0 = time.time()
+    proc = run_script(overrides, merge_output=True)
+    (run_dir / "bench_stdout.log").write_text(proc.stdout)
+    if proc.returncode != 0 or not summary_path.exists():
+        raise SystemExit(f"{arm} seed {seed} failed (exit {proc.returncode}); last output:\n{proc.stdout[-2000:]}")
+    summary = json.loads(summary_path.read_text())
+    logger.info(f"{arm} seed {seed}: accuracy {summary['accuracy_before']} -> {summary['accuracy_after']} "
+                f"in {time.time() - t0:.0f} s")  # fmt: skip
+    return run_dir, summary
+
+
+def last_usage(run_dir: Path) -> dict[str, float]:
+    """The usage metrics of the last logged training step."""
+    last: dict[str, float] = {}
+    for line in (run_dir / "metrics.jsonl").read_text().splitlines():
+        rec = json.loads(line)
+        if "loss" in rec:
+            last.update({k: rec[k] for k in USAGE if k in rec})
+    return last
+
+
+def mean_std(values: list[float | None], spec: str) -> str:
+    vals = [v for v in values if v is not None]
+    if not vals:
+        return "-"
+    if len(vals) == 1:
+        return format(vals[0], spec)
+    return f"{format(statistics.mean(vals), spec)} ± {format(statistics.stdev(vals), spec)}"
+
+
+def fmt(x: float | None, spec: str) -> str:
+    return "-" if x is None else format(x, spec)
+
+
+def report(results: dict[str, list[tuple[Path, dict]]], args: argparse.Namespace, figures: Path | None) -> str:
+    lines = ["| arm | seed | accuracy before | accuracy after | gain | copies in thinking | distinct copies "
+             "| copies outside | generated tokens | wall s |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
+    for arm, runs in results.items():
+        for run_dir, s in runs:
+            u = last_usage(run_dir)
+            gain = s["accuracy_after"] - s["accuracy_before"]
+            lines.append(
+                f"| {arm} | {s['seed']} | {s['accuracy_before']:.3f} | {s['accuracy_after']:.3f} | {gain:+.3f} "
+                f"| {fmt(u.get(USAGE[0]), '.3f')} | {fmt(u.get(USAGE[1]), '.0f')} | {fmt(u.get(USAGE[2]), '.0f')} "
+                f"| {s['generated_tokens']:,} | {s['wall_seconds']:.0f} |"
+            )
+    per_run = "\n".join(lines)
+    lines = ["| arm | runs | accuracy before | accuracy after | gain | copies in thinking (last step) |",
+             "|---|---:|---:|---:|---:|---:|"]  # fmt: skip
+    for arm, runs in results.items():
+        sums = [s for _, s in runs]
+        lines.append(
+            f"| {arm} | {len(runs)} | {mean_std([s['accuracy_before'] for s in sums], '.3f')} "
+            f"| {mean_std([s['accuracy_after'] for s in sums], '.3f')} "
+            f"| {mean_std([s['accuracy_after'] - s['accuracy_before'] for s in sums], '+.3f')} "
+            f"| {mean_std([last_usage(d).get(USAGE[0]) for d, _ in runs], '.3f')} |"
+        )
+    cmd = " ".join(["uv run python exp/bench_reasoning_vocab.py", *sys.argv[1:]])
+    budget = f"training.max_steps={args.steps}" if args.steps is not None else "the presets' training.max_steps"
+    text = (
+        "# Reasoning vocabulary on the offline thinking task\n\n"
+        f"`{cmd}`: `experiment=reasoning_vocab_tiny_baseline` vs `experiment=reasoning_vocab_tiny`, {budget}, "
+        f"seeds {', '.join(map(str, args.seed_list))}"
+        + (f", overrides `{' '.join(args.overrides)}`" if args.overrides else "")
+        + ". Accuracy: greedy held-out accuracy (summary.json); usage: `reasoning_vocab/*` of the last training "
+        f"step in metrics.jsonl; {platform.machine()}, {platform.system()}.\n\n"
+        "Mean ± std over seeds:\n\n" + "\n".join(lines) + "\n\nPer run:\n\n" + per_run + "\n"
+    )
+    if figures is not None:
+        text += f"\nSeed 0, `exp/analyze_reasoning_vocab.py` (report and PNGs in `{figures}`):\n\n"
+        text += (figures / "report.md").read_text().split("\n", 2)[2]
+    return text
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1")
+    ap.add_argument("--steps", type=int, default=None, help="training.max_steps (default: the presets')")
+    ap.add_argument("--overrides", nargs="*", default=[], help="Hydra overrides for every run")
+    ap.add_argument("--out-dir", type=Path, default=ROOT / "bench/results/reasoning_vocab")
+    ap.add_argument("--report", type=Path, default=ROOT / "bench/results/reasoning_vocab.md")
+    ap.add_argument("--figures", type=Path, default=None, help="where seed 0's analysis goes (default: its run dir)")
+    ap.add_argument("--force", action="store_true", help="rerun even when a run's summary.json exists")
+    args = ap.parse_args()
+    args.seed_list = list(range(args.seeds))
+
+    results: dict[str, list[tuple[Path, dict]]] = {arm: [] for arm in ARMS}
+    for seed in args.seed_list:  # seeds outermost: a partial benchmark still compares the arms
+        for arm in ARMS:
+            results[arm].append(run_one(arm, seed, args))
+    figures = None
+    if args.seed_list and args.seed_list[0] == 0:
+        vocab_dir, base_dir = results["reasoning_vocab"][0][0], results["baseline"][0][0]
+        figures = args.figures or vocab_dir / "analysis"
+        proc = run_script(
+            [str(vocab_dir), "--baseline", str(base_dir), "--out", str(figures)],
+            script="exp/analyze_reasoning_vocab.py",
+            merge_output=True,
+        )
+        if proc.returncode != 0:
+            raise SystemExit(f"analysis failed:\n{proc.stdout[-2000:]}")
+    text = report(results, args, figures)
+    print(text)
+    args.report.parent.mkdir(parents=True, exist_ok=True)
+    args.report.write_text(text)
+    logger.info(f"wrote {args.report}")
+
+
+if __name__ == "__main__":
+    main()
