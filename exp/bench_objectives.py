@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -25,6 +24,7 @@ from pathlib import Path
 from loguru import logger
 
 from rlvr.cli_runner import ROOT, run_script
+from rlvr.reporting import fmt, mean_std
 
 OBJECTIVES = {"grpo": ["objective=grpo"], "maxent": ["objective=maxent"]}
 
@@ -60,19 +60,6 @@ def run_one(objective: str, seed: int, args: argparse.Namespace) -> dict:
         f"in {time.time() - t0:.0f} s"
     )
     return summary
-
-
-def fmt(x: float | None, spec: str) -> str:
-    return "-" if x is None else format(x, spec)
-
-
-def mean_std(values: list[float | None], spec: str) -> str:
-    vals = [v for v in values if v is not None]
-    if not vals:
-        return "-"
-    if len(vals) == 1:
-        return format(vals[0], spec)
-    return f"{format(statistics.mean(vals), spec)} ± {format(statistics.stdev(vals), spec)}"
 
 
 def report(results: dict[str, list[dict]], args: argparse.Namespace) -> str:

@@ -17,7 +17,6 @@ import argparse
 import json
 import platform
 import shutil
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -25,6 +24,7 @@ from pathlib import Path
 from loguru import logger
 
 from rlvr.cli_runner import ROOT, run_script
+from rlvr.reporting import fmt, mean_std
 
 ARMS = {"baseline": "reasoning_vocab_tiny_baseline", "reasoning_vocab": "reasoning_vocab_tiny"}
 USAGE = ("reasoning_vocab/share_in_thinking", "reasoning_vocab/distinct_ids", "reasoning_vocab/outside_count")
@@ -68,19 +68,6 @@ def last_usage(run_dir: Path) -> dict[str, float]:
         if "loss" in rec:
             last.update({k: rec[k] for k in USAGE if k in rec})
     return last
-
-
-def mean_std(values: list[float | None], spec: str) -> str:
-    vals = [v for v in values if v is not None]
-    if not vals:
-        return "-"
-    if len(vals) == 1:
-        return format(vals[0], spec)
-    return f"{format(statistics.mean(vals), spec)} ± {format(statistics.stdev(vals), spec)}"
-
-
-def fmt(x: float | None, spec: str) -> str:
-    return "-" if x is None else format(x, spec)
 
 
 def report(results: dict[str, list[tuple[Path, dict]]], args: argparse.Namespace, figures: Path | None) -> str:
