@@ -101,6 +101,7 @@ def build(cfg: RootConfig | DictConfig, run_dir: Path) -> Built:
     peft_config = lora_config(cfg.model)
     if token_map is not None:
         extensions["token_map"] = token_map
+        extensions["log_entropy"] = cfg.model.reasoning_vocab.log_entropy
     if cfg.replay.enabled:
         easy = cfg.replay.easy
         extensions["replay"] = cfg.replay

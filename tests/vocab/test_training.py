@@ -84,6 +84,8 @@ def test_usage_metrics_every_step_and_nothing_outside_thinking(vocab_run: Path) 
         # init=all: a token and its copy have the same logit until training moves them apart
         assert 0.25 < r["reasoning_vocab/share_in_thinking"] < 0.75, r
         assert r["reasoning_vocab/distinct_ids"] >= 5
+        assert r["reasoning_vocab/entropy_inside"] > 0  # every token is inside thinking: no entropy_outside
+        assert "reasoning_vocab/entropy_outside" not in r
     samples = [json.loads(line) for line in (vocab_run / "reasoning_samples.jsonl").read_text().splitlines()]
     assert samples and any("⟨" in s["completion"] and s["reasoning_tokens"] > 0 for s in samples)
 

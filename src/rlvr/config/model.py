@@ -176,6 +176,8 @@ class ReasoningVocabConfig:
     think_close: str = "</think>"  # its closing tag
     inside: str = "both"  # both | reasoning_only: what may be sampled inside thinking
     marker: str = "⟨{}⟩"  # how decode_marked shows a reasoning token: {} is its text; without {} a prefix
+    # log the policy's mean entropy inside and outside thinking every step (one extra no-grad forward per batch)
+    log_entropy: bool = True
 
     def __post_init__(self) -> None:
         key = "model.reasoning_vocab"

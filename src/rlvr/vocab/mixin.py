@@ -4,7 +4,8 @@
 - reward functions, evaluation and summaries read reasoning tokens as their source tokens (``reward_completions``,
   ``decode_completion``);
 - after scoring, the usage of the batch is logged (``reasoning_vocab/*``: share of thinking tokens that are
-  reasoning copies, reasoning tokens outside thinking (0 by construction), distinct reasoning ids, thinking tokens)
+  reasoning copies, reasoning tokens outside thinking (0 by construction), distinct reasoning ids, thinking tokens,
+  and with ``model.reasoning_vocab.log_entropy`` the mean entropy inside and outside thinking)
   and, every logging step, the first completions with reasoning tokens marked go to ``reasoning_samples.jsonl``;
 - the token map is written into every checkpoint (``save_extra``) and described in ``summary.json``.
 
@@ -18,6 +19,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+import torch as th
+
 from rlvr.trainers.base import RLVRTrainer
 from rlvr.vocab.metrics import reasoning_usage
 from rlvr.vocab.text import decode_mapped, decode_marked
@@ -29,9 +32,9 @@ SAMPLES_PER_LOG = 2
 
 
 class ReasoningVocabMixin(RLVRTrainer):
-    def __init__(self, *args: Any, token_map: TokenMap, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, token_map: TokenMap, log_entropy: bool = True, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.token_map = token_map
+        self.token_map, self.log_entropy = token_map, log_entropy
         self.thinking_processor = ThinkingLogitsProcessor(token_map, self.processing_class)
 
     def logits_processors(self) -> list[Any]:
@@ -62,6 +65,7 @@ class ReasoningVocabMixin(RLVRTrainer):
         ids, mask = output["completion_ids"], output["completion_mask"]
         usage = reasoning_usage(
             ids, mask, output["prompt_ids"], self.token_map, self.thinking_processor.tracker,
+            entropies=self.completion_entropies(output) if self.log_entropy else None,
             prompt_mask=output.get("prompt_mask"),
         )  # fmt: skip
         mode = "train" if training else "eval"
@@ -71,6 +75,16 @@ class ReasoningVocabMixin(RLVRTrainer):
         if training and self.accelerator.is_main_process and self.state.global_step % max(1, self.logging_every()) == 0:
             self.write_samples(ids, mask)
         return output
+
+    @th.no_grad()
+    def completion_entropies(self, output: dict[str, Any]) -> th.Tensor:
+        """(B, T) entropy of the policy's next-token distribution at every completion position (no-grad forward)."""
+        ids = th.cat([output["prompt_ids"], output["completion_ids"]], dim=1)
+        mask = th.cat([output["prompt_mask"], output["completion_mask"]], dim=1)
+        _, entropies, _ = self.per_token_logps_and_entropies(
+            self.model, ids, mask, output["completion_ids"].size(1), compute_entropy=True
+        )
+        return entropies
 
     def logging_every(self) -> int:
         steps = self.args.logging_steps
