@@ -76,6 +76,7 @@ def generate_with_processors(model: Any, processors: list[Any]) -> Iterator[None
         if hasattr(proc, "reset"):
             proc.reset()
     original = model.generate
+    own = model.__dict__.get("generate")  # an instance attribute already there (restored after), else None
 
     def generate(*args: Any, **kwargs: Any) -> Any:
         given = kwargs.pop("logits_processor", None) or []
@@ -85,7 +86,10 @@ def generate_with_processors(model: Any, processors: list[Any]) -> Iterator[None
     try:
         yield
     finally:
-        del model.generate  # the instance attribute: the class's generate is back
+        if own is not None:
+            model.generate = own
+        else:
+            del model.generate  # the class's generate is back
 
 
 class RLVRTrainer(GRPOTrainer):
