@@ -79,7 +79,12 @@ def test_train_on_one_dataset_evaluate_on_another(tmp_path: Path, cache_dir: Pat
 
 
 def test_eval_dataset_errors_name_the_key(cache_dir: Path) -> None:
+    from rlvr.errors import UserError
+    from tests.helpers.config import typed_cfg
+
     proc = run_cli(["eval.dataset=math5000"], cache_dir)
     assert proc.returncode == 2 and "eval.dataset: no preset 'math5000' in conf/dataset" in proc.stderr + proc.stdout
-    proc = run_cli(["eval.dataset=math500", "eval.dataset_overrides={eval_sz:3}"], cache_dir)
-    assert proc.returncode == 2 and "eval.dataset_overrides: Key 'eval_sz'" in proc.stderr + proc.stdout
+    with pytest.raises(UserError, match="eval.dataset_overrides: Key 'eval_sz'"):
+        typed_cfg(["eval.dataset=math500", "eval.dataset_overrides={eval_sz:3}"])
+    with pytest.raises(UserError, match="eval.dataset_overrides needs eval.dataset"):
+        typed_cfg(["eval.dataset_overrides={eval_size:3}"])

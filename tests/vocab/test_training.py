@@ -135,17 +135,22 @@ def test_resume_continues_with_the_same_vocabulary(vocab_run: Path, cache_dir: P
         (["model.reasoning_vocab.size=-5"], "model.reasoning_vocab.size must be >= 0"),
         (["model.reasoning_vocab.size=8", "model.lora.enabled=true"], "model.reasoning_vocab with model.lora"),
         (["model.reasoning_vocab.size=8", "training.use_vllm=true"], "model.reasoning_vocab needs transformers"),
-        (
-            ["model.reasoning_vocab.size=8", "model.reasoning_vocab.think_open='<thínk>'"],
-            "model.reasoning_vocab.think_open",
-        ),
     ],
 )
-def test_bad_input_one_line_exit_2(overrides: list[str], needle: str, cache_dir: Path) -> None:
-    proc = run_cli([*RUN, *overrides], cache_dir)
+def test_config_errors_name_the_key(overrides: list[str], needle: str) -> None:
+    """Refused when the config is converted, before any model loads (the CLI prints the line and exits 2)."""
+    from rlvr.errors import UserError
+    from tests.helpers.config import typed_cfg
+
+    with pytest.raises(UserError, match=needle):
+        typed_cfg(overrides)
+
+
+def test_tags_the_tokenizer_cannot_write_one_line_exit_2(cache_dir: Path) -> None:
+    proc = run_cli([*RUN, "model.reasoning_vocab.size=8", "model.reasoning_vocab.think_open='<thínk>'"], cache_dir)
     lines = [line for line in (proc.stdout + proc.stderr).splitlines() if line.strip() and "error" in line.lower()]
     assert proc.returncode == 2, proc.stdout[-2000:] + proc.stderr[-2000:]
-    assert any(needle in line for line in lines), lines
+    assert any("model.reasoning_vocab.think_open" in line for line in lines), lines
     assert "Traceback" not in proc.stdout + proc.stderr
 
 
