@@ -9,6 +9,12 @@ in ``--out-dir/<steps<N>|preset>/<arm>/seed<s>/`` and are reused when their ``su
 reruns). The report (``--report``) has held-out greedy accuracy before/after per run and mean ± std per arm, the
 reasoning-token usage at the last step (share of thinking tokens that are copies, distinct copies used, copies
 outside thinking), and ``exp/analyze_reasoning_vocab.py``'s figures for seed 0 (written to ``--figures``).
+
+    uv run python exp/bench_reasoning_vocab.py --overhead   # the thinking mask's cost in generate, side by side
+
+``--overhead`` times transformers ``generate`` of the thinking-task tiny model, extended by a copy of every token,
+with and without ``ThinkingLogitsProcessor`` (the same prompts, seed and length; sampled; best of 3), and prints
+the ratio.
 """
 
 from __future__ import annotations
@@ -110,6 +116,45 @@ def report(results: dict[str, list[tuple[Path, dict]]], args: argparse.Namespace
     return text
 
 
+def overhead(batch: int = 64, new_tokens: int = 48, repeats: int = 3) -> str:
+    """Seconds per ``generate`` call with and without the thinking mask, measured side by side."""
+    import os
+
+    import torch as th
+    from transformers import AutoModelForCausalLM, LogitsProcessorList
+
+    from rlvr.config.model import ReasoningVocabConfig, TinyModelSpec
+    from rlvr.tasks.arith import generate_arith
+    from rlvr.tiny_model import build_tokenizer, ensure_tiny_model, format_prompt
+    from rlvr.vocab import ThinkingLogitsProcessor, build_token_map, extend_model
+
+    path = ensure_tiny_model(TinyModelSpec(warmup_format="think"), os.environ.get("RLVR_CACHE_DIR", ROOT / ".cache/rlvr"))
+    model = AutoModelForCausalLM.from_pretrained(path).eval()
+    tok = build_tokenizer()
+    tm = build_token_map(ReasoningVocabConfig(size=-1, init="all"), model.get_input_embeddings().weight.shape[0], tok)
+    extend_model(model, tm)
+    rows, _ = generate_arith(batch, 0, ["2+2"], seed=1)
+    texts = [tok.apply_chat_template(format_prompt(r["problem"], None), add_generation_prompt=True, tokenize=False)
+             for r in rows]  # fmt: skip
+    enc = tok(texts, return_tensors="pt", padding=True, add_special_tokens=False)
+    times: dict[str, float] = {}
+    for name, procs in (("plain", []), ("thinking mask", [ThinkingLogitsProcessor(tm, tok)])):
+        best = float("inf")
+        for _ in range(repeats):
+            th.manual_seed(0)
+            t0 = time.perf_counter()
+            with th.no_grad():
+                model.generate(**enc, do_sample=True, max_new_tokens=new_tokens, min_new_tokens=new_tokens,
+                               pad_token_id=tok.pad_token_id, logits_processor=LogitsProcessorList(procs))  # fmt: skip
+            best = min(best, time.perf_counter() - t0)
+        times[name] = best
+    ratio = times["thinking mask"] / times["plain"]
+    return (
+        f"generate, tiny think model + 100 copies, batch {batch}, {new_tokens} new tokens, best of {repeats}: "
+        f"plain {times['plain']:.3f} s, thinking mask {times['thinking mask']:.3f} s, ratio {ratio:.2f}x"
+    )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1")
@@ -119,7 +164,11 @@ def main() -> None:
     ap.add_argument("--report", type=Path, default=ROOT / "bench/results/reasoning_vocab.md")
     ap.add_argument("--figures", type=Path, default=None, help="where seed 0's analysis goes (default: its run dir)")
     ap.add_argument("--force", action="store_true", help="rerun even when a run's summary.json exists")
+    ap.add_argument("--overhead", action="store_true", help="only time generate with and without the thinking mask")
     args = ap.parse_args()
+    if args.overhead:
+        print(overhead())
+        return
     args.seed_list = list(range(args.seeds))
 
     results: dict[str, list[tuple[Path, dict]]] = {arm: [] for arm in ARMS}
