@@ -23,6 +23,17 @@ from loguru import logger
 from rlvr.errors import UserError
 
 
+def with_accuracy(
+    series: dict[str, list[tuple[int, float]]], summary: dict[str, Any]
+) -> dict[str, list[tuple[int, float]]]:
+    """``series`` with held-out accuracy before (step 0) and after training from summary.json when the run logged no
+    ``eval/accuracy`` during training (``eval.every_steps=0``)."""
+    if series.get("eval/accuracy") or summary.get("accuracy_after") is None:
+        return series
+    points = [(0, summary["accuracy_before"])] if summary.get("accuracy_before") is not None else []
+    return {**series, "eval/accuracy": [*points, (int(summary.get("steps", 0)), summary["accuracy_after"])]}
+
+
 def plot_usage(series: dict[str, list[tuple[int, float]]], base: dict[str, list[tuple[int, float]]], out: Path) -> None:
     import matplotlib.pyplot as plt
 
@@ -30,13 +41,13 @@ def plot_usage(series: dict[str, list[tuple[int, float]]], base: dict[str, list[
     for ax, key, title in (
         (axes[0], "reasoning_vocab/share_in_thinking", "share of thinking tokens that are copies"),
         (axes[1], "reasoning_vocab/distinct_ids", "distinct reasoning ids per batch"),
-        (axes[2], "eval/accuracy", "held-out accuracy"),
+        (axes[2], "eval/accuracy", "held-out greedy accuracy"),
     ):
         for label, data in (("reasoning vocab", series), ("baseline", base)):
             pts = data.get(key, [])
             if pts:
-                ax.plot([s for s, _ in pts], [v for _, v in pts], marker="." if key == "eval/accuracy" else None,
-                        label=label)  # fmt: skip
+                ax.plot([s for s, _ in pts], [v for _, v in pts], marker="o" if key == "eval/accuracy" else None,
+                        linestyle="--" if label == "baseline" else "-", label=label)  # fmt: skip
         ax.set_title(title, fontsize=10)
         ax.set_xlabel("step")
         ax.grid(alpha=0.3)
@@ -135,8 +146,8 @@ def analyze(run_dir: Path, baseline: Path | None, out: Path) -> Path:
     snaps = snapshots(run_dir)
     drift = drift_table(snaps, tm)
     top = most_drifted(snaps[-1], tm, tok)
-    series = usage_series(run_dir)
-    base_series = usage_series(baseline) if baseline else {}
+    series = with_accuracy(usage_series(run_dir), summary_of(run_dir))
+    base_series = with_accuracy(usage_series(baseline), summary_of(baseline)) if baseline else {}
     plot_usage(series, base_series, out / "usage.png")
     plot_drift(drift, out / "drift.png")
     chosen = top[:4]
