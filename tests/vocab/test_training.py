@@ -163,16 +163,23 @@ def test_init_file_with_ids_beyond_the_vocabulary(cache_dir: Path, tmp_path: Pat
 
 
 @pytest.mark.slow
-def test_quick_test_finds_the_token_map_of_a_saved_model(vocab_run: Path) -> None:
-    """``rlvr.api.quick_test`` (and ``exp/chat.py``) on a saved reasoning-vocabulary model sample under the thinking
-    mask and decode reasoning tokens as their sources: with ``think_open=assistant`` about half of the sampled
-    tokens are copies, and none of them is lost from the text (an unmapped decode drops ids beyond the tokenizer)."""
+def test_quick_test_reads_reasoning_tokens_as_their_sources(vocab_run: Path) -> None:
+    """``rlvr.api.quick_test`` with the saved token map decodes the copies it samples as their sources. The same
+    sampled tokens (same model, same seed; with ``think_open=assistant`` the mask allows every token) decoded
+    without the map lose every copy, so the mapped answers are longer. A model directory finds its map itself."""
     from rlvr import api
+    from rlvr.vocab.token_map import TokenMap
 
-    answers = api.quick_test(vocab_run / "model", ["12+34"] * 16, temperature=1.0, max_new_tokens=12)
-    assert len(answers) == 16
-    # every completion is at least as long in characters as its tokens minus EOS: nothing dropped
-    assert sum(len(a) for a in answers) >= 16 * 4, answers
+    questions = ["12+34"] * 16
+    model, tok = api.load_for_chat(vocab_run / "model")
+    token_map = TokenMap.load(vocab_run / "model")
+    th.manual_seed(0)
+    mapped = api.quick_test(model, questions, temperature=1.0, max_new_tokens=12, tokenizer=tok, token_map=token_map)
+    th.manual_seed(0)
+    plain = api.quick_test(model, questions, temperature=1.0, max_new_tokens=12, tokenizer=tok)
+    assert all(len(m) >= len(p) for m, p in zip(mapped, plain, strict=True))
+    assert sum(map(len, mapped)) > sum(map(len, plain)), (mapped, plain)
+    assert len(api.quick_test(vocab_run / "model", questions[:2], temperature=1.0, max_new_tokens=12)) == 2
 
 
 @pytest.mark.slow
