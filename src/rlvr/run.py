@@ -98,7 +98,6 @@ def build(cfg: RootConfig | DictConfig, run_dir: Path) -> Built:
     args = grpo_args(cfg, run_dir, reward_weights)
     resume_from = resolve_resume(cfg.training.resume_from_checkpoint, run_dir)
     extensions: dict[str, Any] = {"objective": cfg.objective}
-    peft_config = lora_config(cfg.model)
     if token_map is not None:
         extensions["token_map"] = token_map
         extensions["log_entropy"] = cfg.model.reasoning_vocab.log_entropy
@@ -113,7 +112,7 @@ def build(cfg: RootConfig | DictConfig, run_dir: Path) -> Built:
         args=args,
         train_dataset=train_ds,
         processing_class=tokenizer,
-        peft_config=peft_config,
+        peft_config=lora_config(cfg.model),
         callbacks=[MetricsJsonl(run_dir / "metrics.jsonl"), preemption.PreemptionCallback()],
     )
     upcast_trainable(trainer.model, trainer.args)  # TRL casts QLoRA adapters to bf16; keep trainable weights fp32
