@@ -148,6 +148,15 @@ def eval_record(job: dict[str, Any], report: dict[str, Any]) -> dict[str, Any]:
     return record
 
 
+def _gathered(run_dir: Path) -> set[tuple[str, str]]:
+    """(checkpoint, job id) of the results already in ``metrics.jsonl``."""
+    return {
+        (r.get("checkpoint"), r.get("eval/job_id"))
+        for r in _read_jsonl(run_dir / "metrics.jsonl")
+        if r.get("eval_source") == SOURCE
+    }
+
+
 def gather(run_dir: Path) -> list[dict[str, Any]]:
     """Append each arrived, not yet gathered result to ``metrics.jsonl``; returns the records appended."""
     run_dir = Path(run_dir)
@@ -155,11 +164,7 @@ def gather(run_dir: Path) -> list[dict[str, Any]]:
         return []
     added = []
     with _locked(run_dir):
-        done = {
-            (r.get("checkpoint"), r.get("eval/job_id"))
-            for r in _read_jsonl(run_dir / "metrics.jsonl")
-            if r.get("eval_source") == SOURCE
-        }
+        done = _gathered(run_dir)
         for job in _read_jsonl(run_dir / JOBS_FILE):
             if (job["checkpoint"], job["job_id"]) in done:
                 continue
@@ -180,11 +185,7 @@ def gather(run_dir: Path) -> list[dict[str, Any]]:
 def pending(run_dir: Path) -> list[dict[str, Any]]:
     """Submitted jobs whose result has not been gathered."""
     run_dir = Path(run_dir)
-    done = {
-        (r.get("checkpoint"), r.get("eval/job_id"))
-        for r in _read_jsonl(run_dir / "metrics.jsonl")
-        if r.get("eval_source") == SOURCE
-    }
+    done = _gathered(run_dir)
     return [j for j in _read_jsonl(run_dir / JOBS_FILE) if (j["checkpoint"], j["job_id"]) not in done]
 
 
