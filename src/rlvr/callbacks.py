@@ -1,4 +1,4 @@
-"""Trainer callbacks of every run: metrics as JSON lines, periodic held-out evaluation."""
+"""Trainer callbacks of every run: metrics as JSON lines, periodic held-out evaluation, a token budget."""
 
 from __future__ import annotations
 
@@ -140,3 +140,17 @@ class EvalOnSaveSlurm(TrainerCallback):
     def on_train_end(self, args, state, control, **kwargs):  # noqa: ANN001, ANN201
         if state.is_world_process_zero:
             self._gather()
+
+
+class TokenBudget(TrainerCallback):
+    """``callbacks.max_generated_tokens``: stop training at the first optimizer step where the generated tokens
+    (``generated_tokens()``: the count over all processes, equal on every rank) reach ``budget``."""
+
+    def __init__(self, budget: int, generated_tokens: Callable[[], int]) -> None:
+        self.budget, self.generated_tokens = budget, generated_tokens
+        self.stopped_at: int | None = None
+
+    def on_step_end(self, args, state, control, **kwargs):  # noqa: ANN001, ANN201
+        if self.generated_tokens() >= self.budget and self.stopped_at is None:
+            self.stopped_at = state.global_step
+            control.should_training_stop = True

@@ -26,7 +26,7 @@ from omegaconf import DictConfig
 from transformers import PrinterCallback, ProgressCallback
 
 from rlvr import preemption
-from rlvr.callbacks import EvalAtStart, EvalOnSave, EvalOnSaveSlurm, MetricsJsonl, PeriodicEval
+from rlvr.callbacks import EvalAtStart, EvalOnSave, EvalOnSaveSlurm, MetricsJsonl, PeriodicEval, TokenBudget
 from rlvr.checkpoints import find_last_checkpoint, resolve_resume
 from rlvr.config import RootConfig, to_typed
 from rlvr.config.evaluation import eval_dataset_config
@@ -105,6 +105,8 @@ def build(cfg: RootConfig | DictConfig, run_dir: Path) -> Built:
         easy = cfg.replay.easy
         extensions["replay"] = cfg.replay
         extensions["easy_rows"] = load_datasets(easy.dataset, cfg.seed)[0].to_list() if easy.enabled else None
+        if cfg.replay.skip.enabled or cfg.replay.refill.enabled:
+            extensions["pool_rows"] = train_ds.to_list()  # skipped slots and refill rounds draw from the pool
     trainer = trainer_class(cfg)(
         **extensions,
         model=model,
@@ -292,6 +294,8 @@ def prepare(
                 run_dir / "metrics.jsonl",
             )
         )
+        if cfg.callbacks.max_generated_tokens is not None:
+            trainer.add_callback(TokenBudget(cfg.callbacks.max_generated_tokens, lambda: trainer.generated_tokens))
         if cfg.callbacks.push_revisions:
             token = cfg.training.hub_token or os.environ.get("HF_TOKEN")
             trainer.add_callback(RevisionPusher(cfg.training.hub_model_id, cfg.exp_name, run_dir, token))

@@ -81,6 +81,10 @@ def test_two_processes_keep_identical_buffers(tmp_path: Path, cache_dir: Path) -
             *FAST,
             *REPLAY,
             "training.per_device_train_batch_size=8",  # 2 ranks x 1 group each: replay swaps one of them
+            # skipping and refill too: every rank must make the same skip draws and run the same refill rounds
+            "replay.skip.enabled=true",
+            "replay.refill.enabled=true",
+            "dataset.generator_kwargs.n_train=8",
             f"hydra.run.dir={run_dir}",
         ],
         cache_dir,
@@ -88,9 +92,12 @@ def test_two_processes_keep_identical_buffers(tmp_path: Path, cache_dir: Path) -
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     summary = json.loads((run_dir / "summary.json").read_text())
-    # summary_extra gathers every rank's digest and raises if they differ
+    # summary_extra gathers every rank's digest (buffer and prompt statistics) and raises if they differ
     assert summary["replay"]["ranks_agree"] == 2 and summary["steps"] == 4
     assert os.path.exists(run_dir / "checkpoint-4/replay_buffer.pkl")
+    assert summary["replay"]["prompts"]["seen"] > 0
+    rows = metrics(run_dir)
+    assert all("replay/refill_rounds" in r and "replay/skipped" in r for r in rows)
 
 
 def test_replay_with_gradient_accumulation_and_multiple_iterations(tmp_path: Path, cache_dir: Path) -> None:
@@ -104,6 +111,8 @@ def test_replay_with_gradient_accumulation_and_multiple_iterations(tmp_path: Pat
         "training.gradient_accumulation_steps=2",
         "training.num_iterations=2",
         "training.max_steps=4",
+        "replay.refill.enabled=true",  # a refilled generation batch is split over the micro-steps like any other
+        "replay.skip.enabled=true",
         f"hydra.run.dir={run_dir}",
     ]
     proc = run_cli(overrides, cache_dir)
@@ -112,6 +121,7 @@ def test_replay_with_gradient_accumulation_and_multiple_iterations(tmp_path: Pat
     assert [r["step"] for r in rows] == [1, 2, 3, 4]
     # generation happens at steps 1 and 3 only (every steps_per_generation * num_iterations / GA = 2 steps)
     assert sum("replay/buffer_size" in r for r in rows) == 2
+    assert sum("replay/refill_rounds" in r for r in rows) == 2
 
 
 def test_easy_pool_follows_its_schedule(tmp_path: Path, cache_dir: Path) -> None:

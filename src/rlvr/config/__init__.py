@@ -25,7 +25,7 @@ from rlvr.config.objective import (
     ObjectiveConfig,
     TemperatureScheduleConfig,
 )
-from rlvr.config.replay import EasyPoolConfig, ReplayConfig
+from rlvr.config.replay import EasyPoolConfig, RefillConfig, ReplayConfig, SkipConfig
 from rlvr.config.rewards import RewardsConfig, RewardSpec
 from rlvr.config.root import PathsConfig, RootConfig
 from rlvr.config.training import MANAGED, TrainingConfig
@@ -49,10 +49,12 @@ __all__ = [
     "ModelKwargs",
     "ObjectiveConfig",
     "PathsConfig",
+    "RefillConfig",
     "ReplayConfig",
     "RewardSpec",
     "RewardsConfig",
     "RootConfig",
+    "SkipConfig",
     "TemperatureScheduleConfig",
     "TinyModelSpec",
     "TrainingConfig",

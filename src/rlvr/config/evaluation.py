@@ -102,8 +102,13 @@ class CallbacksConfig:
     eval_sbatch_args: list[str] = field(default_factory=list)  # slurm: sbatch options, e.g. [--time=01:00:00]
     eval_overrides: list[str] = field(default_factory=list)  # slurm: exp/evaluate.py overrides, e.g. [eval.n_samples=8]
     push_revisions: bool = False  # push every checkpoint to training.hub_model_id at revision <exp_name>-step-<N>
+    # stop training at the first optimizer step where the generated (completion) tokens, over all processes,
+    # reach this budget (null: no budget; training.max_steps still applies): compare arms at equal compute
+    max_generated_tokens: int | None = None
 
     def __post_init__(self) -> None:
+        if self.max_generated_tokens is not None and self.max_generated_tokens < 1:
+            raise UserError(f"callbacks.max_generated_tokens must be >= 1 or null, got {self.max_generated_tokens}")
         if self.eval_on_save not in EVAL_ON_SAVE:
             raise UserError(f"callbacks.eval_on_save: {self.eval_on_save!r} is not one of {', '.join(EVAL_ON_SAVE)}")
         bad = [o for o in self.eval_overrides if "=" not in o or o.split("=", 1)[0].lstrip("+~") in RUN_KEYS]

@@ -10,6 +10,7 @@ from rlvr.config.dataset import DatasetConfig
 from rlvr.errors import UserError
 
 SAMPLINGS = ("ucb", "proportional")
+SKIP_FILLS = ("pool", "replay")
 ADMITS = ("informative", "success")
 RATIO_SCHEDULES = ("constant", "linear", "piecewise")
 
@@ -41,6 +42,49 @@ class EasyPoolConfig:
 
 
 @dataclass
+class SkipConfig:
+    """Pre-rollout skipping (GRESO-style): a prompt whose last pulls were all solved (or all failed) is skipped
+    before generation with probability ``1 - explore ** streak``, its slot refilled; see docs/replay.md."""
+
+    enabled: bool = False
+    explore_solved: float = 0.25  # keep probability per all-solved pull in a row: kept with explore_solved**streak
+    explore_failed: float = 0.5  # the same for all-failed pulls (hard prompts may become solvable)
+    min_streak: int = 1  # skipping starts once a prompt has this many uniform pulls in a row
+    fill: str = "pool"  # pool: the next fresh prompt from the training pool | replay: a buffer sample (pool if empty)
+    max_draws: int = 8  # pool candidates tried per skipped slot (each may be skipped too) before one is kept anyway
+    target_zero_std: float | None = None  # adapt both explore values so zero-std groups stay near this share
+    adapt_rate: float = 0.1  # multiplicative step of that adaptation per generation
+
+    def __post_init__(self) -> None:
+        for key in ("explore_solved", "explore_failed"):
+            if not 0.0 <= getattr(self, key) <= 1.0:
+                raise UserError(f"replay.skip.{key} must be in [0, 1], got {getattr(self, key)}")
+        if self.min_streak < 1:
+            raise UserError(f"replay.skip.min_streak must be >= 1, got {self.min_streak}")
+        if self.fill not in SKIP_FILLS:
+            raise UserError(f"replay.skip.fill: {self.fill!r} is not one of {', '.join(SKIP_FILLS)}")
+        if self.max_draws < 1:
+            raise UserError(f"replay.skip.max_draws must be >= 1, got {self.max_draws}")
+        if self.target_zero_std is not None and not 0.0 <= self.target_zero_std <= 1.0:
+            raise UserError(f"replay.skip.target_zero_std must be in [0, 1] or null, got {self.target_zero_std}")
+        if not 0.0 < self.adapt_rate < 1.0:
+            raise UserError(f"replay.skip.adapt_rate must be in (0, 1), got {self.adapt_rate}")
+
+
+@dataclass
+class RefillConfig:
+    """Dynamic-sampling refill (DAPO-style): zero-variance groups are dropped after scoring and further groups
+    generated until every process has a full batch of informative groups or ``max_rounds`` is reached."""
+
+    enabled: bool = False
+    max_rounds: int = 3  # extra generation rounds per generation batch at most (each one a whole batch)
+
+    def __post_init__(self) -> None:
+        if self.max_rounds < 1:
+            raise UserError(f"replay.refill.max_rounds must be >= 1, got {self.max_rounds}")
+
+
+@dataclass
 class ReplayConfig:
     """Prioritised prompt replay (``rlvr.replay``)."""
 
@@ -61,6 +105,8 @@ class ReplayConfig:
     success_threshold: float = 1.0  # a completion whose correctness reward is >= this counts as solved
     retire_after: int = 3  # retire a prompt all-solved or all-failed this many pulls in a row (0: never)
     easy: EasyPoolConfig = field(default_factory=EasyPoolConfig)
+    skip: SkipConfig = field(default_factory=SkipConfig)
+    refill: RefillConfig = field(default_factory=RefillConfig)
 
     def __post_init__(self) -> None:
         if self.capacity < 1:

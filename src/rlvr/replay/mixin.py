@@ -52,10 +52,14 @@ from rlvr.config import ReplayConfig
 from rlvr.errors import UserError
 from rlvr.replay.buffer import RECONFIGURABLE, ReplayBuffer
 from rlvr.replay.keys import prompt_key
+from rlvr.replay.pool import PromptPool
+from rlvr.replay.refill import choose_groups, concat_rows, take_rows
 from rlvr.replay.schedule import piecewise, replay_ratio
+from rlvr.replay.skip import PromptStats, uniform_outcome
 from rlvr.trainers.base import RLVRTrainer
 
 BUFFER_FILE = "replay_buffer.pkl"
+STATS_FILE = "replay_prompt_stats.pkl"
 ORIGINS = ("fresh", "replay", "easy")
 
 
@@ -66,7 +70,14 @@ class ReplayDivergedError(RuntimeError):
 class ReplayMixin(RLVRTrainer):
     """Mixes replayed prompt groups into GRPO generation batches; see the module docstring."""
 
-    def __init__(self, *args: Any, replay: ReplayConfig, easy_rows: list[dict] | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        replay: ReplayConfig,
+        easy_rows: list[dict] | None = None,
+        pool_rows: list[dict] | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.replay_cfg = replay
         seed = int(self.args.seed)
@@ -85,7 +96,18 @@ class ReplayMixin(RLVRTrainer):
         self.replay_rng = np.random.Generator(np.random.PCG64(seed + 7919))
         self.replay_pending: dict[str, Any] | None = None
         self.replay_saved_digest: str | None = None
+        self.replay_saved_stats_digest: str | None = None
         self.replay_overhead = 0.0  # seconds spent mixing and feeding back in the current generation
+        skip = replay.skip
+        self.prompt_stats = PromptStats(
+            skip.explore_solved, skip.explore_failed, skip.min_streak, skip.target_zero_std, skip.adapt_rate
+        )
+        self.replay_pool: PromptPool | None = None
+        if skip.enabled or replay.refill.enabled:
+            if not pool_rows:
+                raise ValueError("replay.skip / replay.refill need the training pool (pool_rows)")
+            self.replay_pool = PromptPool(list(pool_rows), seed + 104729)
+        self.replay_round: dict[str, Any] | None = None  # the last scored round: global informative flags
         if not self.correctness_columns():
             logger.warning(
                 "replay: no correctness reward among rewards.funcs (one of accuracy, answer_tag, rush_hour_exact, "
@@ -131,6 +153,8 @@ class ReplayMixin(RLVRTrainer):
                 slots.tolist(), self.replay_buffer.sample(n_replay, exclude_keys=kept), strict=False
             ):
                 origins[g], keys[g], new_rows[g] = "replay", key, row
+        if cfg.skip.enabled:
+            self.skip_mix(keys, origins, new_rows)
         p_easy = piecewise(cfg.easy.p_schedule, step) if cfg.easy.enabled else 0.0
         if p_easy > 0:
             fresh = [g for g in range(n_groups) if origins[g] == "fresh"]
@@ -148,6 +172,43 @@ class ReplayMixin(RLVRTrainer):
                 mixed[j] = dict(filled)
         self.replay_pending = {"keys": keys, "origins": origins, "rows": [mixed[g * k] for g in range(n_groups)]}
         return mixed[rank * len(local) : (rank + 1) * len(local)]
+
+    def keeps(self, key: str) -> bool:
+        """The skip rule's draw for one prompt (same RNG on every rank): True to generate for it."""
+        p = self.prompt_stats.keep_probability(key)
+        return p >= 1.0 or bool(self.replay_rng.random() < p)
+
+    def skip_mix(self, keys: list[str], origins: list[str], new_rows: dict[int, dict]) -> None:
+        """Pre-rollout skipping: each fresh group whose prompt the skip rule drops gets another prompt (the next
+        pool prompt the rule keeps, or with ``skip.fill=replay`` a buffer sample); edits the arguments in place."""
+        cfg = self.replay_cfg.skip
+        assert self.replay_pool is not None
+        skipped = 0
+        for g in range(len(keys)):
+            if origins[g] != "fresh" or self.keeps(keys[g]):
+                continue
+            in_batch = set(keys)
+            if cfg.fill == "replay" and len(self.replay_buffer):
+                got = self.replay_buffer.sample(1, exclude_keys=in_batch)
+                if got:
+                    skipped += 1
+                    origins[g], (keys[g], new_rows[g]) = "replay", got[0]
+                    continue
+            extra = 0
+            for draw in range(cfg.max_draws):
+                row = self.replay_pool.draw()
+                key = prompt_key(row["prompt"])
+                if key in in_batch:
+                    continue
+                if draw == cfg.max_draws - 1 or self.keeps(key):
+                    skipped += 1 + extra
+                    keys[g], new_rows[g] = key, row
+                    break
+                extra += 1
+            else:  # every candidate was already in the batch: keep the original prompt
+                skipped += extra
+        self.prompt_stats.skipped_total += skipped
+        self.log_metric("replay/skipped", skipped)
 
     # -- after scoring: feed rewards back ------------------------------------------------------
     def after_scoring(self, output: dict[str, Any], training: bool) -> dict[str, Any]:
@@ -173,13 +234,17 @@ class ReplayMixin(RLVRTrainer):
         admit_rows, admit_rewards, admit_outcomes = [], [], []
         update_keys, update_rewards, update_outcomes = [], [], []
         split: dict[str, list[tuple[float, bool]]] = {o: [] for o in ORIGINS}
-        for key, origin, row, r, o in zip(
-            pending["keys"], pending["origins"], pending["rows"], groups, outcomes, strict=True
+        informative_groups = np.zeros(len(groups), dtype=bool)  # shaped reward varies: nonzero advantage
+        for i, (key, origin, row, r, o) in enumerate(
+            zip(pending["keys"], pending["origins"], pending["rows"], groups, outcomes, strict=True)
         ):
             scored = ~np.isnan(r)
             r, o = r[scored], o[scored]
             if r.size == 0:
                 continue
+            informative_groups[i] = r.size > 1 and not np.isclose(r.std(), 0.0)
+            if origin != "easy":
+                self.prompt_stats.record(key, uniform_outcome(o, cfg.success_threshold))
             split[origin].append((float(r.mean()), bool(np.isclose(r.std(), 0.0))))
             if origin == "replay":
                 update_keys.append(key)
@@ -198,6 +263,7 @@ class ReplayMixin(RLVRTrainer):
             self.replay_buffer.admit(admit_rows, admit_rewards, step, outcomes=admit_outcomes) if admit_rows else 0
         )
 
+        self.replay_round = {"informative": informative_groups}
         n_groups = len(pending["origins"])
         stats = self.replay_buffer.stats()
         self.log_metric("replay/buffer_size", stats["size"])
@@ -212,10 +278,66 @@ class ReplayMixin(RLVRTrainer):
                 self.log_metric(f"replay/reward_{origin}", float(np.mean([m for m, _ in vals])))
                 self.log_metric(f"replay/frac_reward_zero_std_{origin}", float(np.mean([z for _, z in vals])))
 
+    # -- after all rounds: dynamic-sampling refill, skip adaptation --------------------------------
+    def complete_generation_batch(self, output: dict[str, Any], training: bool) -> dict[str, Any]:
+        output = super().complete_generation_batch(output, training)
+        if not training or self.replay_round is None:
+            return output
+        k = self.num_generations
+        world, rank = self.accelerator.num_processes, self.accelerator.process_index
+        per_rank = output["completion_ids"].size(0) // k  # whole groups per process (checked at config time)
+        flags = [self.replay_round["informative"].reshape(world, per_rank)]
+        outputs = [output]
+        cfg = self.replay_cfg.refill
+        if cfg.enabled:
+            assert self.replay_pool is not None
+            while (
+                len(flags) <= cfg.max_rounds
+                and min(sum(int(f[r].sum()) for f in flags) for r in range(world)) < per_rank
+            ):
+                groups = [self.replay_pool.draw() for _ in range(world * per_rank)]
+                local = [row for row in groups[rank * per_rank : (rank + 1) * per_rank] for _ in range(k)]
+                outputs.append(self.generate_and_score(local, training))
+                flags.append(self.replay_round["informative"].reshape(world, per_rank))
+        kept_by_rank = [choose_groups([f[r] for f in flags], per_rank) for r in range(world)]
+        kept_zero = sum(
+            int((~f[r][idx]).sum()) for r in range(world) for f, idx in zip(flags, kept_by_rank[r], strict=True)
+        )
+        if len(outputs) > 1:
+            pieces = []
+            for out, idx in zip(outputs, kept_by_rank[rank], strict=True):
+                if idx.size:
+                    rows = (th.as_tensor(idx)[:, None] * k + th.arange(k)).reshape(-1)
+                    pieces.append(take_rows(out, rows))
+            output = concat_rows(pieces)
+            mask = output["completion_mask"]
+            if "tool_mask" in output:
+                mask = mask * output["tool_mask"]
+            output["num_items_in_batch"] = self.accelerator.gather(mask.sum()).sum()
+            self.log_metric("replay/refill_rounds", len(outputs) - 1)
+            self.log_metric("replay/refill_dropped", world * per_rank * len(outputs) - world * per_rank)
+        elif cfg.enabled:
+            self.log_metric("replay/refill_rounds", 0)
+            self.log_metric("replay/refill_dropped", 0)
+        trained_zero = kept_zero / (world * per_rank)
+        self.log_metric("replay/trained_frac_zero_std", trained_zero)
+        if self.replay_cfg.skip.enabled:
+            self.prompt_stats.adapt(trained_zero)
+            self.log_metric("replay/explore_solved", self.prompt_stats.explore_solved)
+            self.log_metric("replay/explore_failed", self.prompt_stats.explore_failed)
+        self.replay_round = None
+        return output
+
     # -- state: checkpoints, resume, cross-rank agreement ------------------------------------------
     def state_dict_extra(self) -> dict[str, Any]:
         state = super().state_dict_extra()
-        state["replay"] = {"rng": self.replay_rng.bit_generator.state, "digest": self.replay_buffer.digest()}
+        state["replay"] = {
+            "rng": self.replay_rng.bit_generator.state,
+            "digest": self.replay_buffer.digest(),
+            "stats_digest": self.prompt_stats.digest(),
+        }
+        if self.replay_pool is not None:
+            state["replay"]["pool"] = self.replay_pool.state_dict()
         return state
 
     def load_state_dict_extra(self, state: dict[str, Any]) -> None:
@@ -223,10 +345,18 @@ class ReplayMixin(RLVRTrainer):
         if "replay" in state:
             self.replay_rng.bit_generator.state = state["replay"]["rng"]
             self.replay_saved_digest = state["replay"]["digest"]
+            self.replay_saved_stats_digest = state["replay"].get("stats_digest")
+            if self.replay_pool is not None and "pool" in state["replay"]:
+                try:
+                    self.replay_pool.load_state_dict(state["replay"]["pool"])
+                except ValueError as err:
+                    raise UserError(
+                        f"resume: replay.skip/refill pool: {err} (same dataset.* as the first run?)"
+                    ) from None
 
     def replay_digests(self) -> list[str]:
-        """The buffer digest of every rank (a collective: call on all ranks)."""
-        digest = self.replay_buffer.digest()
+        """The digest of every rank's replay state, buffer and prompt statistics (a collective: all ranks)."""
+        digest = f"{self.replay_buffer.digest()}-{self.prompt_stats.digest()}"
         return gather_object([digest]) if self.accelerator.num_processes > 1 else [digest]
 
     def check_ranks_agree(self) -> list[str]:
@@ -242,9 +372,25 @@ class ReplayMixin(RLVRTrainer):
     def save_extra(self, folder: Path) -> None:
         super().save_extra(folder)
         self.replay_buffer.save(folder / BUFFER_FILE)
+        self.prompt_stats.save(folder / STATS_FILE)
 
     def load_extra(self, folder: Path) -> None:
         super().load_extra(folder)  # rlvr_state.json first: it holds the digest the buffer must match
+        stats_path = folder / STATS_FILE
+        if stats_path.exists():
+            self.prompt_stats.load(stats_path)
+            expected = self.replay_saved_stats_digest or self.prompt_stats.digest()
+            if self.prompt_stats.digest() != expected:
+                raise RuntimeError(f"{stats_path}: digest differs from the checkpoint's record {expected}")
+            logger.info(
+                f"restored prompt statistics ({len(self.prompt_stats)} prompts, digest {expected}) from {stats_path}"
+            )
+            skip = self.replay_cfg.skip
+            if skip.target_zero_std is None:  # fixed explore values: this run's settings apply
+                self.prompt_stats.explore_solved, self.prompt_stats.explore_failed = (
+                    skip.explore_solved,
+                    skip.explore_failed,
+                )
         path = folder / BUFFER_FILE
         if not path.exists():
             logger.warning(f"{path} not found: the replay buffer starts empty")
@@ -279,4 +425,6 @@ class ReplayMixin(RLVRTrainer):
         summary = super().summary_extra()
         digests = self.check_ranks_agree()
         summary["replay"] = {**self.replay_buffer.stats(), "digest": digests[0], "ranks_agree": len(digests)}
+        if self.replay_cfg.skip.enabled or self.replay_cfg.refill.enabled:
+            summary["replay"]["prompts"] = self.prompt_stats.counts()
         return summary

@@ -11,6 +11,8 @@ public hooks defined here:
 * ``after_scoring(output, training)``: the scored batch, with ``scored_rewards`` (TRL's per-function rewards,
   gathered over all processes in global order), ``weighted_rewards()`` (the shaped sum) and
   ``correctness_rewards()`` (each row's task verifier, ``rlvr.rewards.registry.CORRECTNESS_REWARDS``) available.
+* ``complete_generation_batch(output, training)``: the scored batch the optimizer steps will use; may run
+  further rounds of ``generate_and_score(inputs, training)`` (dynamic-sampling refill does).
 * ``policy_loss(model, inputs)``: the loss of one micro-batch (default: TRL's GRPO loss).
 * ``on_optimizer_step()``: after each optimizer step (gradient-accumulation boundary).
 * ``before_checkpoint()`` (every rank; collectives allowed), ``save_extra(folder)`` / ``load_extra(folder)``
@@ -109,6 +111,12 @@ class RLVRTrainer(GRPOTrainer):
         """The scored batch TRL built (advantages, masks, ...); returns what the loss will see."""
         return output
 
+    def complete_generation_batch(self, output: dict[str, Any], training: bool) -> dict[str, Any]:
+        """The scored generation batch after ``after_scoring``; returns the batch the optimizer steps will use.
+        An extension may call ``generate_and_score`` again here (every rank the same number of times) and join
+        the results (dynamic-sampling refill does)."""
+        return output
+
     def policy_loss(self, model: th.nn.Module, inputs: dict[str, Any]) -> th.Tensor:
         """Loss of one micro-batch; the default is TRL's GRPO loss."""
         return super()._compute_loss(model, inputs)
@@ -159,6 +167,14 @@ class RLVRTrainer(GRPOTrainer):
         return completions
 
     # -- helpers for extensions ---------------------------------------------------------------------------------
+    def generate_and_score(self, inputs: list[dict[str, Any]], training: bool) -> dict[str, Any]:
+        """One round of TRL's generation and scoring of this process's prompt rows, with the hooks around it
+        (``prepare_generation_batch`` before, ``after_scoring`` after): a collective, call it on every rank."""
+        inputs = self.prepare_generation_batch(list(inputs), training)
+        self.scored_rewards = None
+        output = super()._generate_and_score_completions(inputs)
+        return self.after_scoring(output, training)
+
     def weighted_rewards(self) -> th.Tensor:
         """Per-completion reward of the scored batch (all processes, global order): the per-function rewards
         times ``reward_weights``, summed ignoring None (NaN); NaN where no function scored the completion."""
@@ -233,10 +249,7 @@ class RLVRTrainer(GRPOTrainer):
     # trl 1.16.0 GRPOTrainer._generate_and_score_completions(inputs) -> dict: the generation-batch seam.
     def _generate_and_score_completions(self, inputs: list[dict[str, Any]]) -> dict[str, Any]:
         training = self.model.training
-        inputs = self.prepare_generation_batch(list(inputs), training)
-        self.scored_rewards = None
-        output = super()._generate_and_score_completions(inputs)
-        return self.after_scoring(output, training)
+        return self.complete_generation_batch(self.generate_and_score(inputs, training), training)
 
     # trl 1.16.0 GRPOTrainer._compute_loss(model, inputs) -> loss of one micro-batch.
     def _compute_loss(self, model, inputs):  # noqa: ANN001, ANN202
