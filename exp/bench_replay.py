@@ -1,11 +1,18 @@
-"""What replay buys: `uv run python exp/bench_replay.py` (seeds x {replay=none, replay=ucb}).
+"""What replay, skipping and refill buy: `uv run python exp/bench_replay.py --regime pool` (seeds x arms).
 
-Every arm runs the real CLI on the offline task with the same number of steps, so the same
-budget of generated completions (steps x completions per step), and evaluates held-out greedy
-accuracy every `--eval-every` steps. The report (markdown table + PNG, in `bench/results/`)
-gives accuracy against generated tokens, final accuracy mean +- std, the tokens each arm needs
-to reach the baseline's final accuracy, `frac_reward_zero_std` over training, and the replay
-mixin's own overhead (time spent mixing and feeding back, as a fraction of step time).
+Every arm runs the real CLI on the offline task with the same budget of generated completion tokens
+(`callbacks.max_generated_tokens`; an arm that spends more tokens per step, refill, simply takes fewer steps)
+and evaluates held-out greedy accuracy every `--eval-every` steps. Two regimes:
+
+- `--regime pool` (`experiment=arith_pool`): a finite pool of training prompts trained for several passes, so
+  most groups saturate (all solved) as the policy improves: the regime of multi-epoch RLVR runs.
+- `--regime mix` (`experiment=arith_mix`): a fresh 20,000-prompt stream, no prompt seen twice.
+
+Arms are named sets of overrides (`ARMS` below, or `--arm name=override,override` for your own). The report
+(markdown + PNG, next to `--out`) gives, per arm, final held-out accuracy at the equal token budget (mean +- std,
+per seed), the tokens each seed needs to reach the baseline seed's final accuracy (ratio to the budget, mean +- std,
+and whether it is below 1 on every seed), wall time relative to the baseline, `frac_reward_zero_std` of the
+generated groups and of the trained batch, and prompts skipped.
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ import argparse
 import json
 import os
 import sys
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -22,57 +30,67 @@ from loguru import logger
 
 from rlvr.cli_runner import ROOT, cli_env, failure_tail, run_script
 
+ARMS: dict[str, list[str]] = {
+    "none": ["replay=none"],
+    "skip": ["replay=skip"],
+    "refill": ["replay=refill"],
+    "replay": ["replay=ucb"],
+    "skip+replay": ["replay=ucb", "replay.skip.enabled=true"],
+    "skip+refill": ["replay=skip", "replay.refill.enabled=true"],
+}
+REGIMES = {
+    "pool": {"experiment": "arith_pool", "arms": ["none", "skip", "refill", "replay", "skip+replay"]},
+    "mix": {"experiment": "arith_mix", "arms": ["none", "replay"]},
+}
+
 
 def run_arm(arm: str, seed: int, args: argparse.Namespace) -> Path:
-    run_dir = args.out / label(arm, args) / f"seed{seed}"
+    run_dir = args.out / arm / f"seed{seed}"
     if (run_dir / "summary.json").exists() and not args.force:
         logger.info(f"{arm} seed {seed}: reusing {run_dir}")
         return run_dir
     cmd = [
-        "experiment=arith_mix",
-        f"replay={arm}",
+        f"experiment={REGIMES[args.regime]['experiment']}",
+        *args.arms[arm],
         f"seed={seed}",
-        f"training.max_steps={args.steps}",
+        "training.max_steps=100000",  # the token budget ends the run
+        f"callbacks.max_generated_tokens={args.tokens}",
         f"eval.every_steps={args.eval_every}",
         f"eval.max_samples={args.eval_samples}",
         "training.save_strategy=no",
         "print_config=none",
-        "exp_name=bench_replay",
+        f"exp_name=bench_replay_{args.regime}",
         f"hydra.run.dir={run_dir}",
         *args.overrides,
-        *(args.replay_overrides if arm != "none" else []),
     ]
     env = cli_env(threads=(os.cpu_count() or 2) // args.jobs)
     logger.info(f"{arm} seed {seed}: {' '.join(cmd)}")
+    start = time.time()
     proc = run_script(cmd, env=env)
     if proc.returncode != 0:
         sys.stderr.write(failure_tail(proc))
         raise SystemExit(f"{arm} seed {seed} failed (exit {proc.returncode})")
+    logger.info(f"{arm} seed {seed}: done in {time.time() - start:.0f} s")
     return run_dir
-
-
-def label(arm: str, args: argparse.Namespace) -> str:
-    """Run-directory name of an arm: replay arms with --replay-overrides get them in their name."""
-    if arm == "none" or not args.replay_overrides:
-        return arm
-    return arm + "-" + "-".join(o.split("=")[0].split(".")[-1] + o.split("=")[-1] for o in args.replay_overrides)
 
 
 def load_run(run_dir: Path) -> dict:
     summary = json.loads((run_dir / "summary.json").read_text())
     rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines() if line.strip()]
-    train = [r for r in rows if "reward" in r]
+    train = [r for r in rows if "loss" in r]
     curve = [(0, summary["accuracy_before"])]
     curve += [(r["generated_tokens"], r["eval/accuracy"]) for r in rows if "eval/accuracy" in r]
     if curve[-1][0] != summary["generated_tokens"]:
         curve.append((summary["generated_tokens"], summary["accuracy_after"]))
-    times = np.array([r["time"] for r in train])
     return {
         "summary": summary,
         "curve": np.array(curve, dtype=float),
         "zero_std": np.array([r.get("frac_reward_zero_std", np.nan) for r in train]),
-        "step_seconds": float(np.median(np.diff(times))) if len(times) > 2 else float("nan"),
-        "overhead_ms": float(np.mean([r["replay/overhead_ms"] for r in train if "replay/overhead_ms" in r] or [0.0])),
+        "trained_zero_std": np.array(
+            [r.get("replay/trained_frac_zero_std", r.get("frac_reward_zero_std")) for r in train]
+        ),
+        "train_seconds": float(train[-1]["time"] - train[0]["time"]),  # first to last step (periodic evals included)
+        "skipped": int((summary.get("replay") or {}).get("prompts", {}).get("skipped_total", 0)),
     }
 
 
@@ -84,90 +102,150 @@ def tokens_to_reach(curve: np.ndarray, target: float) -> float | None:
     return None
 
 
-def mean_curve(runs: list[dict]) -> np.ndarray:
-    """Average accuracy over seeds at each evaluation point (tokens averaged too)."""
-    n = min(len(r["curve"]) for r in runs)
-    return np.mean([r["curve"][:n] for r in runs], axis=0)
+def on_grid(curve: np.ndarray, grid: np.ndarray) -> np.ndarray:
+    """Accuracy of a run at the token counts of ``grid`` (linear interpolation; runs have different step sizes)."""
+    return np.interp(grid, curve[:, 0], curve[:, 1])
+
+
+def parse_arm(text: str) -> tuple[str, list[str]]:
+    name, _, overrides = text.partition("=")
+    if not name or not overrides:
+        raise argparse.ArgumentTypeError(f"--arm {text!r}: expected name=override[,override...]")
+    return name, overrides.split(",")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--arms", nargs="+", default=["none", "ucb"], help="replay options (conf/replay/*.yaml)")
-    parser.add_argument("--steps", type=int, default=120)
+    parser.add_argument("--regime", choices=sorted(REGIMES), default="pool")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
+    parser.add_argument(
+        "--arms", nargs="+", default=None, help=f"arms to run (default: the regime's; from {list(ARMS)})"
+    )
+    parser.add_argument("--arm", type=parse_arm, action="append", default=[], help="define an arm: name=o1,o2")
+    parser.add_argument("--tokens", type=int, default=None, help="generated-token budget per run (default: regime's)")
     parser.add_argument("--eval-every", type=int, default=20)
     parser.add_argument("--eval-samples", type=int, default=500)
     parser.add_argument("--jobs", type=int, default=2, help="runs in parallel (threads split between them)")
-    parser.add_argument("--out", type=Path, default=ROOT / "bench/results/replay")
+    parser.add_argument(
+        "--out", type=Path, default=None, help="run directories (default bench/results/replay_<regime>)"
+    )
+    parser.add_argument("--report", type=Path, default=None, help="markdown report (default: <out>.md; PNG beside)")
     parser.add_argument("--force", action="store_true", help="rerun arms whose summary.json exists")
-    parser.add_argument("--replay-overrides", nargs="*", default=[], help="overrides for the replay arms only")
     parser.add_argument("overrides", nargs="*", help="Hydra overrides for every run")
     args = parser.parse_args()
+    arms = {**ARMS, **dict(args.arm)}
+    names = args.arms or REGIMES[args.regime]["arms"]
+    if unknown := [a for a in names if a not in arms]:
+        parser.error(f"unknown arm(s) {unknown}: choose from {list(arms)} or define one with --arm")
+    args.arms = {a: arms[a] for a in names}
+    args.tokens = args.tokens or {"pool": 360_000, "mix": 87_000}[args.regime]
+    args.out = args.out or ROOT / f"bench/results/replay_{args.regime}"
+    report_path = args.report or args.out.with_suffix(".md")
 
-    jobs = [(arm, seed) for seed in args.seeds for arm in args.arms]
+    jobs = [(arm, seed) for seed in args.seeds for arm in names]
     with ThreadPoolExecutor(args.jobs) as pool:
         dirs = list(pool.map(lambda job: run_arm(*job, args), jobs))
-    runs: dict[str, list[dict]] = {label(arm, args): [] for arm in args.arms}
+    runs: dict[str, list[dict]] = {arm: [] for arm in names}
     for (arm, _), run_dir in zip(jobs, dirs, strict=True):
-        runs[label(arm, args)].append(load_run(run_dir))
-
-    base = label(args.arms[0], args)
-    base_curve = mean_curve(runs[base])
-    target = float(base_curve[-1, 1])
-    base_tokens = float(base_curve[-1, 0])
-    lines = [
-        "# Replay benchmark",
-        "",
-        f"Command: `uv run python exp/bench_replay.py {' '.join(sys.argv[1:])}`",
-        f"Seeds {args.seeds}, {args.steps} steps per run (same completions per step in every arm), held-out greedy "
-        f"accuracy on {args.eval_samples} prompts every {args.eval_every} steps; {os.cpu_count()} CPU cores.",
-        "",
-        f"| replay | final accuracy (mean +- std) | per seed | generated tokens | tokens to reach {base}'s final "
-        f"{target:.3f} | ratio to {base} | frac_reward_zero_std (mean over training) | step s | mixin overhead |",
-        "|---|---:|---|---:|---:|---:|---:|---:|---:|",
-    ]
-    for arm, arm_runs in runs.items():
-        finals = np.array([r["summary"]["accuracy_after"] for r in arm_runs])
-        curve = mean_curve(arm_runs)
-        reach = tokens_to_reach(curve, target)
-        ratio = f"{reach / base_tokens:.2f}x" if reach is not None else "not reached"
-        step_s = float(np.mean([r["step_seconds"] for r in arm_runs]))
-        overhead = float(np.mean([r["overhead_ms"] for r in arm_runs])) / 1000
-        lines.append(
-            f"| {arm} | {finals.mean():.3f} +- {finals.std():.3f} | {', '.join(f'{f:.3f}' for f in finals)} "
-            f"| {curve[-1, 0]:.0f} | {reach if reach is None else f'{reach:.0f}'} | {ratio} "
-            f"| {np.nanmean(np.concatenate([r['zero_std'] for r in arm_runs])):.3f} | {step_s:.2f} "
-            f"| {100 * overhead / step_s:.2f}% |"
-        )
-    lines += ["", "Accuracy against generated tokens (mean over seeds):", ""]
-    for arm, arm_runs in runs.items():
-        curve = mean_curve(arm_runs)
-        lines.append(f"- {arm}: " + ", ".join(f"{t / 1000:.0f}k: {a:.3f}" for t, a in curve))
-    report = "\n".join(lines) + "\n"
-    args.out.mkdir(parents=True, exist_ok=True)
-    name = "replay" + "".join(label(a, args)[len(a) :] for a in args.arms)
-    plot(runs, args.out.parent / f"{name}.png")
-    (args.out.parent / f"{name}.md").write_text(report + f"\n![accuracy vs tokens]({name}.png)\n")
+        runs[arm].append(load_run(run_dir))
+    report = render(runs, names[0], args)
+    report_path.parent.mkdir(parents=True, exist_ok=True)
+    png = report_path.with_suffix(".png")
+    plot(runs, png, args.tokens)
+    report_path.write_text(report + f"\n![accuracy against generated tokens]({png.name})\n")
     print(report)
 
 
-def plot(runs: dict[str, list[dict]], path: Path) -> None:
+def render(runs: dict[str, list[dict]], base: str, args: argparse.Namespace) -> str:
+    base_runs = runs[base]
+    base_wall = np.mean([r["train_seconds"] for r in base_runs])
+    experiment = REGIMES[args.regime]["experiment"]
+    argv = " ".join(sys.argv[1:])
+    lines = [
+        f"# Replay benchmark: {args.regime} regime (`experiment={experiment}`)",
+        "",
+        f"Command: `uv run python exp/bench_replay.py {argv}`".replace("  ", " "),
+        "",
+        f"Seeds {args.seeds}; every run stops at {args.tokens:,} generated completion tokens "
+        f"(`callbacks.max_generated_tokens`); held-out greedy accuracy on {args.eval_samples} prompts every "
+        f"{args.eval_every} steps; {os.cpu_count()} CPU cores, {args.jobs} runs at a time.",
+        "",
+        "Arms: " + "; ".join(f"**{a}** `{' '.join(args.arms[a])}`" for a in runs),
+        "",
+        f"| arm | final accuracy (mean ± std) | per seed | Δ vs {base} (points, mean; per seed) | tokens to reach "
+        f"{base}'s final, ratio to budget (mean ± std) | below 1 on every seed | wall vs {base} | "
+        "frac_reward_zero_std generated / trained | skipped prompts |",
+        "|---|---:|---|---|---:|:-:|---:|---:|---:|",
+    ]
+    base_finals = np.array([r["summary"]["accuracy_after"] for r in base_runs])
+    for arm, arm_runs in runs.items():
+        finals = np.array([r["summary"]["accuracy_after"] for r in arm_runs])
+        delta = 100 * (finals - base_finals)
+        ratios = []
+        for run, target in zip(arm_runs, base_finals, strict=True):
+            reach = tokens_to_reach(run["curve"], target)
+            ratios.append(np.inf if reach is None else reach / args.tokens)
+        ratios_arr = np.array(ratios)
+        finite = ratios_arr[np.isfinite(ratios_arr)]
+        ratio_text = (
+            f"{finite.mean():.2f} ± {finite.std():.2f}"
+            + (f" ({len(finite)}/{len(ratios)} seeds reach)" if len(finite) < len(ratios) else "")
+            if finite.size
+            else "not reached"
+        )
+        wall = np.mean([r["train_seconds"] for r in arm_runs]) / base_wall
+        zs = np.nanmean(np.concatenate([r["zero_std"] for r in arm_runs]))
+        tzs = np.nanmean(np.concatenate([r["trained_zero_std"] for r in arm_runs]).astype(float))
+        skipped = np.mean([r["skipped"] for r in arm_runs])
+        lines.append(
+            f"| {arm} | {finals.mean():.3f} ± {finals.std():.3f} | {', '.join(f'{f:.3f}' for f in finals)} "
+            f"| {delta.mean():+.1f}; {', '.join(f'{d:+.1f}' for d in delta)} | {ratio_text} "
+            f"| {'yes' if bool((ratios_arr < 1).all()) else 'no'} | {wall:.2f}x | {zs:.2f} / {tzs:.2f} | {skipped:.0f} |"
+        )
+    grid = np.linspace(0, args.tokens, 7)
+    lines += [
+        "",
+        "Held-out accuracy at equal generated tokens (mean over seeds, interpolated between evaluations):",
+        "",
+    ]
+    lines.append("| arm | " + " | ".join(f"{t / 1000:.0f}k" for t in grid) + " |")
+    lines.append("|---|" + "---:|" * len(grid))
+    for arm, arm_runs in runs.items():
+        acc = np.mean([on_grid(r["curve"], grid) for r in arm_runs], axis=0)
+        lines.append(f"| {arm} | " + " | ".join(f"{a:.3f}" for a in acc) + " |")
+    lines += [
+        "",
+        "`frac_reward_zero_std` of the generated groups over training (mean over seeds, by fifth of the run):",
+        "",
+    ]
+    for arm, arm_runs in runs.items():
+        parts = [np.nanmean(np.concatenate([np.array_split(r["zero_std"], 5)[i] for r in arm_runs])) for i in range(5)]
+        lines.append(f"- {arm}: " + " → ".join(f"{p:.2f}" for p in parts))
+    return "\n".join(lines) + "\n"
+
+
+def plot(runs: dict[str, list[dict]], path: Path, budget: int) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.2))
+    grid = np.linspace(0, budget, 41)
     for arm, arm_runs in runs.items():
-        n = min(len(r["curve"]) for r in arm_runs)
-        stack = np.array([r["curve"][:n] for r in arm_runs])
-        tokens, acc = stack[:, :, 0].mean(0), stack[:, :, 1]
-        left.plot(tokens, acc.mean(0), marker="o", label=f"replay={arm}")
-        left.fill_between(tokens, acc.mean(0) - acc.std(0), acc.mean(0) + acc.std(0), alpha=0.2)
+        acc = np.array([on_grid(r["curve"], grid) for r in arm_runs])
+        left.plot(grid, acc.mean(0), label=arm)
+        left.fill_between(grid, acc.mean(0) - acc.std(0), acc.mean(0) + acc.std(0), alpha=0.15)
         m = min(len(r["zero_std"]) for r in arm_runs)
-        right.plot(np.mean([r["zero_std"][:m] for r in arm_runs], axis=0), label=f"replay={arm}")
-    left.set(xlabel="generated tokens", ylabel="held-out greedy accuracy", title="accuracy vs compute")
-    right.set(xlabel="step", ylabel="frac_reward_zero_std", title="uninformative groups")
+        zs = np.mean([r["zero_std"][:m] for r in arm_runs], axis=0)
+        k = max(1, m // 40)
+        right.plot(np.convolve(zs, np.ones(k) / k, mode="valid"), label=arm)
+    left.set(
+        xlabel="generated completion tokens",
+        ylabel="held-out greedy accuracy",
+        title="accuracy vs compute (± std over seeds)",
+    )
+    right.set(xlabel="optimizer step", ylabel="frac_reward_zero_std (generated)", title="uninformative groups")
     left.legend()
     right.legend()
     fig.tight_layout()
