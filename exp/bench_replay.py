@@ -129,7 +129,8 @@ def main() -> None:
     parser.add_argument(
         "--out", type=Path, default=None, help="run directories (default bench/results/replay_<regime>)"
     )
-    parser.add_argument("--report", type=Path, default=None, help="markdown report (default: <out>.md; PNG beside)")
+    parser.add_argument("--report", type=Path, default=None, help="markdown report (default: <out>.md)")
+    parser.add_argument("--figure", type=Path, default=None, help="PNG of accuracy against tokens (default: beside it)")
     parser.add_argument("--force", action="store_true", help="rerun arms whose summary.json exists")
     parser.add_argument("overrides", nargs="*", help="Hydra overrides for every run")
     args = parser.parse_args()
@@ -150,9 +151,11 @@ def main() -> None:
         runs[arm].append(load_run(run_dir))
     report = render(runs, names[0], args)
     report_path.parent.mkdir(parents=True, exist_ok=True)
-    png = report_path.with_suffix(".png")
+    png = args.figure or report_path.with_suffix(".png")
+    png.parent.mkdir(parents=True, exist_ok=True)
     plot(runs, png, args.tokens)
-    report_path.write_text(report + f"\n![accuracy against generated tokens]({png.name})\n")
+    link = os.path.relpath(png, report_path.parent)
+    report_path.write_text(report + f"\n![accuracy against generated tokens]({link})\n")
     print(report)
 
 

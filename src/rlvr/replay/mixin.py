@@ -17,6 +17,15 @@ entry retires after ``retire_after`` pulls in a row all solved or all failed. A 
 reward scored (none configured, or none serves its task) is judged on its shaped reward instead (a warning
 says so at start-up when the run has no correctness reward at all).
 
+Two further mechanisms share the hooks (docs/replay.md). **Pre-rollout skipping** (``replay.skip``): every scored
+group also updates :class:`~rlvr.replay.skip.PromptStats` (each prompt's streak of all-solved or all-failed
+pulls, judged on correctness); in ``prepare_generation_batch`` a fresh prompt on a streak is skipped with
+probability ``1 - explore ** streak`` and its slot filled from the training pool (:class:`~rlvr.replay.pool.
+PromptPool`) or the buffer, so it costs no tokens. **Dynamic-sampling refill** (``replay.refill``): in
+``complete_generation_batch`` zero-variance groups are dropped and further rounds of ``generate_and_score`` run
+on pool prompts until every rank has a full batch of informative groups or ``refill.max_rounds`` is reached
+(:mod:`rlvr.replay.refill` joins the rounds' tensors); every generated token is counted by the base.
+
 Multi-process: every rank gathers the whole generation batch, draws from identically seeded RNGs and an
 identical buffer, and applies the same replacement to its own slice; the rewards fed back are TRL's gathered
 rewards, so the buffers stay identical (checked by digest at every checkpoint and at the end of training).
