@@ -21,6 +21,7 @@ from tests.helpers.config import typed_cfg
 HOOKS = {
     "prepare_generation_batch",
     "after_scoring",
+    "complete_generation_batch",
     "policy_loss",
     "on_optimizer_step",
     "before_checkpoint",
