@@ -82,6 +82,7 @@ SKIP_REFILL = [
 ]
 
 
+@pytest.mark.slow
 def test_skip_and_refill_count_every_generated_token_and_resume(tmp_path: Path, cache_dir: Path) -> None:
     run_dir = tmp_path / "run"
     first = run_cli([*SKIP_REFILL, f"hydra.run.dir={run_dir}"], cache_dir)
