@@ -111,7 +111,15 @@ def parse_arm(text: str) -> tuple[str, list[str]]:
     name, _, overrides = text.partition("=")
     if not name or not overrides:
         raise argparse.ArgumentTypeError(f"--arm {text!r}: expected name=override[,override...]")
-    return name, overrides.split(",")
+    parts, depth, current = [], 0, ""
+    for ch in overrides:  # split on commas outside brackets: list values such as [[0,0.0],[125,0.5]] stay whole
+        depth += {"[": 1, "]": -1}.get(ch, 0)
+        if ch == "," and depth == 0:
+            parts.append(current)
+            current = ""
+        else:
+            current += ch
+    return name, [*parts, current]
 
 
 def main() -> None:
