@@ -8,8 +8,9 @@ and evaluates held-out greedy accuracy every `--eval-every` steps. Two regimes:
   most groups saturate (all solved) as the policy improves: the regime of multi-epoch RLVR runs.
 - `--regime mix` (`experiment=arith_mix`): a fresh 20,000-prompt stream, no prompt seen twice.
 
-Arms are named sets of overrides (`ARMS` below, or `--arm name=override,override` for your own). The report
-(markdown + PNG, next to `--out`) gives, per arm, final held-out accuracy at the equal token budget (mean +- std,
+Arms are named sets of overrides (`ARMS` below, or `--arm name=override,override` for your own); runs live in
+`--out/<arm>/seed<N>` and are reused when their overrides match. The report (markdown at `--report`, PNG at
+`--figure`) gives, per arm, final held-out accuracy at the equal token budget (mean +- std,
 per seed), the tokens each seed needs to reach the baseline seed's final accuracy (ratio to the budget, mean +- std,
 and whether it is below 1 on every seed), wall time relative to the baseline, `frac_reward_zero_std` of the
 generated groups and of the trained batch, and prompts skipped.
@@ -26,6 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
+import yaml
 from loguru import logger
 
 from rlvr.cli_runner import ROOT, cli_env, failure_tail, run_script
@@ -46,10 +48,29 @@ REGIMES = {
 
 def run_arm(arm: str, seed: int, args: argparse.Namespace) -> Path:
     run_dir = args.out / arm / f"seed{seed}"
+    cmd = arm_command(arm, seed, run_dir, args)
     if (run_dir / "summary.json").exists() and not args.force:
+        done = yaml.safe_load((run_dir / ".hydra/overrides.yaml").read_text())
+        if done != cmd[:-1]:  # the same arm name with other settings (budget, overrides): never mix them up
+            raise SystemExit(
+                f"{run_dir} holds a run with other settings ({' '.join(done)}): pass --force or another --out"
+            )
         logger.info(f"{arm} seed {seed}: reusing {run_dir}")
         return run_dir
-    cmd = [
+    env = cli_env(threads=(os.cpu_count() or 2) // args.jobs)
+    logger.info(f"{arm} seed {seed}: {' '.join(cmd)}")
+    start = time.time()
+    proc = run_script(cmd, env=env)
+    if proc.returncode != 0:
+        sys.stderr.write(failure_tail(proc))
+        raise SystemExit(f"{arm} seed {seed} failed (exit {proc.returncode})")
+    logger.info(f"{arm} seed {seed}: done in {time.time() - start:.0f} s")
+    return run_dir
+
+
+def arm_command(arm: str, seed: int, run_dir: Path, args: argparse.Namespace) -> list[str]:
+    """The CLI overrides of one run; the last one is its run directory."""
+    return [
         f"experiment={REGIMES[args.regime]['experiment']}",
         *args.arms[arm],
         f"seed={seed}",
@@ -60,18 +81,9 @@ def run_arm(arm: str, seed: int, args: argparse.Namespace) -> Path:
         "training.save_strategy=no",
         "print_config=none",
         f"exp_name=bench_replay_{args.regime}",
-        f"hydra.run.dir={run_dir}",
         *args.overrides,
+        f"hydra.run.dir={run_dir}",
     ]
-    env = cli_env(threads=(os.cpu_count() or 2) // args.jobs)
-    logger.info(f"{arm} seed {seed}: {' '.join(cmd)}")
-    start = time.time()
-    proc = run_script(cmd, env=env)
-    if proc.returncode != 0:
-        sys.stderr.write(failure_tail(proc))
-        raise SystemExit(f"{arm} seed {seed} failed (exit {proc.returncode})")
-    logger.info(f"{arm} seed {seed}: done in {time.time() - start:.0f} s")
-    return run_dir
 
 
 def load_run(run_dir: Path) -> dict:
