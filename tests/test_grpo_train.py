@@ -91,14 +91,17 @@ def test_resume_auto_continues_from_the_last_checkpoint(tmp_path: Path, cache_di
 
 
 def test_same_seed_gives_the_same_run(tmp_path: Path, cache_dir: Path) -> None:
+    # The runs end on a token budget (callbacks.max_generated_tokens), not on max_steps: 16 completions of at
+    # most 12 tokens per step put 400 tokens at step 3 or later, so the budget, not the step cap, stops them.
+    budget = ["training.max_steps=50", "callbacks.max_generated_tokens=400", "training.save_strategy=no"]
     runs = []
     for name in ("a", "b"):
         run_dir = tmp_path / name
-        assert_ok(
-            run_cli([*FAST, "training.max_steps=3", "training.save_strategy=no", f"hydra.run.dir={run_dir}"], cache_dir)
-        )
+        assert_ok(run_cli([*FAST, *budget, f"hydra.run.dir={run_dir}"], cache_dir))
         rows = [m for m in read_jsonl(run_dir / "metrics.jsonl") if "reward" in m]
         summary = json.loads((run_dir / "summary.json").read_text())
+        tokens = [m["generated_tokens"] for m in rows]
+        assert tokens[-1] >= 400 > tokens[-2] and summary["steps"] == len(rows) >= 3  # stopped at the first step over
         runs.append(
             (
                 [(m["loss"], m["reward"], m["generated_tokens"]) for m in rows],
