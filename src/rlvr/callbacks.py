@@ -148,9 +148,7 @@ class TokenBudget(TrainerCallback):
 
     def __init__(self, budget: int, generated_tokens: Callable[[], int]) -> None:
         self.budget, self.generated_tokens = budget, generated_tokens
-        self.stopped_at: int | None = None
 
     def on_step_end(self, args, state, control, **kwargs):  # noqa: ANN001, ANN201
-        if self.generated_tokens() >= self.budget and self.stopped_at is None:
-            self.stopped_at = state.global_step
+        if self.generated_tokens() >= self.budget:
             control.should_training_stop = True

@@ -105,6 +105,9 @@ def test_skip_and_refill_count_every_generated_token_and_resume(tmp_path: Path, 
     assert summary["replay"]["prompts"]["seen"] <= 6 and summary["replay"]["prompts"]["skipped_total"] > 0
     state = json.loads((run_dir / "checkpoint-4/rlvr_state.json").read_text())["replay"]
     assert PromptStats(1, 1).digest() != state["stats_digest"]
+    saved = PromptStats(1, 1)
+    saved.load(run_dir / "checkpoint-4/replay_prompt_stats.pkl")
+    assert saved.digest() == state["stats_digest"]  # the file is the state the checkpoint records
     assert (run_dir / "checkpoint-2/replay_prompt_stats.pkl").exists()
     assert state["pool"]["size"] == 6
 

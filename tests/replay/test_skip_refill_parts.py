@@ -100,8 +100,11 @@ def scored_batch(n: int, prompt_len: int, completion_len: int, seed: int) -> dic
 def unpadded(batch: dict, i: int) -> tuple:
     p = batch["prompt_ids"][i][batch["prompt_mask"][i].bool()].tolist()
     m = batch["completion_mask"][i].bool()
-    return p, batch["completion_ids"][i][m].tolist(), batch["old_per_token_logps"][i][m].tolist(), float(
-        batch["advantages"][i]
+    return (
+        p,
+        batch["completion_ids"][i][m].tolist(),
+        batch["old_per_token_logps"][i][m].tolist(),
+        float(batch["advantages"][i]),
     )
 
 

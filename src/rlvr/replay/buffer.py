@@ -81,6 +81,25 @@ _FIELDS = _INT_FIELDS + _FLOAT_FIELDS
 _COUNTERS = ("admissions", "evictions", "retirements", "merges", "rejected", "total_pulls")
 
 
+def write_pickle_atomic(obj: Any, path: str | os.PathLike[str]) -> Path:
+    """Pickle ``obj`` (protocol 5) to ``path`` atomically: a temporary file in the same directory, fsynced, then
+    ``os.replace``; a failure leaves the previous file (if any) untouched and no temporary file behind."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            pickle.dump(obj, fh, protocol=5)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
 class _GroupStats:
     """Per-group reward statistics of a batch of groups (vectorised)."""
 
@@ -656,19 +675,7 @@ class ReplayBuffer:
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write the state atomically (temp file in the same directory + ``os.replace``)."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                pickle.dump(self.state_dict(), fh, protocol=5)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+        path = write_pickle_atomic(self.state_dict(), path)
         logger.debug(f"replay buffer ({len(self)} entries) saved to {path}")
         return path
 

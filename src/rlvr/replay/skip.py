@@ -22,11 +22,12 @@ from __future__ import annotations
 import hashlib
 import os
 import pickle
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from rlvr.replay.buffer import write_pickle_atomic
 
 __all__ = ["PromptStats", "uniform_outcome"]
 
@@ -63,7 +64,6 @@ class PromptStats:
         self.target_zero_std = target_zero_std
         self.adapt_rate = float(adapt_rate)
         self.streak: dict[str, int] = {}  # key -> signed streak (+ solved, - failed, 0 mixed last time)
-        self.pulls: dict[str, int] = {}  # key -> groups scored
         self.skipped_total = 0  # prompts skipped before generation, over the whole run
 
     def __len__(self) -> int:
@@ -79,7 +79,6 @@ class PromptStats:
         else:
             new = old - 1 if old < 0 else -1
         self.streak[key] = new
-        self.pulls[key] = self.pulls.get(key, 0) + 1
 
     def keep_probability(self, key: str) -> float:
         """Probability that ``key`` is generated for when it comes up (1.0 for an unseen or informative prompt)."""
@@ -113,7 +112,6 @@ class PromptStats:
             "explore_solved": self.explore_solved,
             "explore_failed": self.explore_failed,
             "streak": dict(self.streak),
-            "pulls": dict(self.pulls),
             "skipped_total": self.skipped_total,
         }
 
@@ -123,7 +121,6 @@ class PromptStats:
         self.explore_solved = float(state["explore_solved"])
         self.explore_failed = float(state["explore_failed"])
         self.streak = dict(state["streak"])
-        self.pulls = dict(state["pulls"])
         self.skipped_total = int(state["skipped_total"])
 
     def digest(self) -> str:
@@ -131,17 +128,12 @@ class PromptStats:
         h = hashlib.blake2b(digest_size=16)
         h.update(repr((self.explore_solved, self.explore_failed, self.skipped_total)).encode())
         for key in sorted(self.streak):
-            h.update(f"{key}:{self.streak[key]}:{self.pulls[key]};".encode())
+            h.update(f"{key}:{self.streak[key]};".encode())
         return h.hexdigest()
 
     def save(self, path: str | os.PathLike[str]) -> Path:
-        """Atomic pickle of :meth:`state_dict` (a temporary file moved into place)."""
-        path = Path(path)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".")
-        with os.fdopen(fd, "wb") as f:
-            pickle.dump(self.state_dict(), f, protocol=5)
-        os.replace(tmp, path)
-        return path
+        """Atomic pickle of :meth:`state_dict` (the replay buffer's writer)."""
+        return write_pickle_atomic(self.state_dict(), path)
 
     def load(self, path: str | os.PathLike[str]) -> None:
         with open(path, "rb") as f:
