@@ -100,11 +100,12 @@ def clear_complete(folder: Path) -> None:
 
 def find_last_checkpoint(run_dir: Path) -> Path | None:
     """The complete checkpoint with the highest step in ``run_dir``, or None. Incomplete folders are skipped
-    with a warning (a process stopped while writing them)."""
+    with a warning (a process stopped while writing them); ``checkpoint-0`` (a model as initialised, never a
+    training checkpoint) is skipped silently."""
     folders = checkpoint_folders(run_dir)
     complete = [p for p in folders if is_complete(p)]
     last = complete[-1] if complete else None
-    skipped = [p.name for p in folders if p not in complete]
+    skipped = [p.name for p in folders if p not in complete and checkpoint_step(p) != 0]
     if skipped:
         logger.warning(f"ignoring incomplete checkpoints (no {COMPLETE_FILE}) in {run_dir}: {', '.join(skipped)}")
     return last

@@ -145,18 +145,26 @@ def load_model_and_tokenizer(cfg: ModelConfig, cache_dir: str) -> tuple[PreTrain
     return model, tokenizer, path
 
 
-def lora_config(cfg: ModelConfig) -> LoraConfig | None:
+def lora_config(cfg: ModelConfig, extra: dict[str, Any] | None = None) -> LoraConfig | None:
+    """PEFT's LoraConfig for ``model.lora`` (None when disabled). ``extra``: more LoraConfig arguments, e.g. the
+    reasoning vocabulary's trainable rows (``rlvr.vocab.lora_trainable_settings``); its ``modules_to_save`` are
+    added to the configured ones."""
     if not cfg.lora.enabled:
         return None
     from peft import LoraConfig
 
+    extra = dict(extra or {})
     targets = list(cfg.lora.target_modules)
+    to_save = list(cfg.lora.modules_to_save) + [
+        m for m in extra.pop("modules_to_save", []) if m not in cfg.lora.modules_to_save
+    ]
     return LoraConfig(
+        **extra,
         r=cfg.lora.r,
         lora_alpha=cfg.lora.alpha,
         lora_dropout=cfg.lora.dropout,
         target_modules="all-linear" if targets == ["all-linear"] else targets,
-        modules_to_save=list(cfg.lora.modules_to_save) or None,
+        modules_to_save=to_save or None,
         use_rslora=cfg.lora.use_rslora,
         task_type="CAUSAL_LM",
     )

@@ -51,6 +51,7 @@ from rlvr.run_dir import environment_info, git_commit, is_main_process
 from rlvr.tracking import close_wandb, log_to_wandb, setup_wandb, wandb_location
 from rlvr.trainers import RLVRTrainer, trainer_class
 from rlvr.trainers.args import grpo_args
+from rlvr.vocab import lora_trainable_settings
 from rlvr.vocab.setup import prepare_reasoning_vocab
 
 EVAL_BEFORE_FILE = "eval_before.json"  # the first run's "before" evaluation, reused on resume
@@ -114,7 +115,7 @@ def build(cfg: RootConfig | DictConfig, run_dir: Path) -> Built:
         args=args,
         train_dataset=train_ds,
         processing_class=tokenizer,
-        peft_config=lora_config(cfg.model),
+        peft_config=lora_config(cfg.model, lora_trainable_settings(model, token_map) if token_map else None),
         callbacks=[MetricsJsonl(run_dir / "metrics.jsonl"), preemption.PreemptionCallback()],
     )
     upcast_trainable(trainer.model, trainer.args)  # TRL casts QLoRA adapters to bf16; keep trainable weights fp32

@@ -1,6 +1,6 @@
 """A reasoning-vocabulary GRPO run through the real CLI: the thinking mask in TRL's rollouts, the token map in
 ``checkpoint-0``, every checkpoint and ``model/``, usage metrics, rewards and evaluation reading mapped text, the
-reference model extended like the policy, resume, and the one-line errors (LoRA included: not supported yet).
+reference model extended like the policy, resume, LoRA (the copies' rows trainable), and the one-line errors.
 
 The tiny model never writes ``<think>`` on its own (the thinking variant of the task is what teaches it), so the
 run's opening tag is ``assistant``: the chat template's generation prompt ends with it, and every completion
@@ -80,6 +80,7 @@ def test_usage_metrics_every_step_and_nothing_outside_thinking(vocab_run: Path) 
     assert [r["step"] for r in steps] == [1, 2, 3, 4]
     for r in steps:
         assert r["reasoning_vocab/outside_count"] == 0
+        assert r["restriction/labels_outside_mask"] == 0  # the loss's mask agrees with the sampler's
         assert r["reasoning_vocab/thinking_tokens"] > 0
         # init=all: a token and its copy have the same logit until training moves them apart
         assert 0.25 < r["reasoning_vocab/share_in_thinking"] < 0.75, r
@@ -129,11 +130,43 @@ def test_resume_continues_with_the_same_vocabulary(vocab_run: Path, cache_dir: P
     ]
 
 
+@pytest.mark.slow
+def test_lora_trains_the_copies_and_saves_an_adapter_on_checkpoint_0(cache_dir: Path, tmp_path: Path) -> None:
+    """LoRA + reasoning vocabulary: PEFT's trainable token rows for the copies, log-probs through the masked head
+    (which calls the output layer as a module, so those rows get gradients), a KL term against the adapter-free
+    policy, and a ``model/`` adapter whose base is ``checkpoint-0`` (the extended model)."""
+    from safetensors.torch import load_file
+
+    from rlvr import api
+
+    run_dir = tmp_path / "run"
+    overrides = [*RUN, *VOCAB, "model.lora.enabled=true", "training.max_steps=2", "training.save_steps=2"]
+    overrides += ["training.beta=0.04", "training.learning_rate=1e-2"]
+    proc = run_cli([*overrides, *SHAPED, f"hydra.run.dir={run_dir}"], cache_dir)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+    assert "incomplete checkpoints" not in proc.stdout + proc.stderr  # checkpoint-0 is not one
+    for name in ("checkpoint-2", "model"):
+        assert (run_dir / name / "reasoning_token_map.json").exists()
+        config = json.loads((run_dir / name / "adapter_config.json").read_text())
+        assert config["base_model_name_or_path"] == str((run_dir / "checkpoint-0").resolve())
+        assert config["trainable_token_indices"] == {"embed_tokens": list(range(100, 200))}
+    saved = load_file(run_dir / "model" / "adapter_model.safetensors")
+    delta = saved["base_model.model.model.embed_tokens.token_adapter.trainable_tokens_delta"]
+    assert not any("base_layer" in k for k in saved)  # the adapter holds the copies' rows, not the whole matrix
+    initial = load_file(run_dir / "checkpoint-0" / "model.safetensors")["model.embed_tokens.weight"]
+    assert delta.shape == (100, initial.shape[1]) and not th.equal(delta, initial[100:])  # the copies trained
+    steps = [r for r in records(run_dir) if "loss" in r]
+    assert [r["restriction/labels_outside_mask"] for r in steps] == [0, 0]
+    assert all(r["reasoning_vocab/outside_count"] == 0 for r in steps)
+    model, tok = api.load_for_chat(run_dir)  # the adapter onto checkpoint-0
+    assert model.get_input_embeddings().weight.shape[0] == 200
+    assert isinstance(api.quick_test(run_dir, "12+34", max_new_tokens=8), str)
+
+
 @pytest.mark.parametrize(
     ("overrides", "needle"),
     [
         (["model.reasoning_vocab.size=-5"], "model.reasoning_vocab.size must be >= 0"),
-        (["model.reasoning_vocab.size=8", "model.lora.enabled=true"], "model.reasoning_vocab with model.lora"),
         (["model.reasoning_vocab.size=8", "training.use_vllm=true"], "model.reasoning_vocab needs transformers"),
     ],
 )

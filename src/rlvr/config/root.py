@@ -53,11 +53,6 @@ class RootConfig:
             raise UserError("callbacks.push_revisions=true needs training.hub_model_id (the hub repo to push to)")
         self.objective.check_with(int(self.training.num_generations or 8), float(self.training.beta or 0.0))
         eval_dataset_config(self.eval)  # an unknown eval.dataset preset or a bad override fails here
-        if self.model.reasoning_vocab.enabled and self.model.lora.enabled:
-            raise UserError(
-                "model.reasoning_vocab with model.lora.enabled=true is not supported: TRL 1.16 computes log-probs "
-                "with the plain lm_head weight, bypassing PEFT's trainable reasoning rows (train in full)"
-            )
         if self.model.reasoning_vocab.enabled and self.training.use_vllm:
             raise UserError(
                 "model.reasoning_vocab needs transformers generate: the thinking mask is not built for vLLM "

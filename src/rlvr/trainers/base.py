@@ -14,6 +14,10 @@ public hooks defined here:
 * ``complete_generation_batch(output, training)``: the scored batch the optimizer steps will use; may run
   further rounds of ``generate_and_score(inputs, training)`` (dynamic-sampling refill does).
 * ``policy_loss(model, inputs)``: the loss of one micro-batch (default: TRL's GRPO loss).
+* ``token_restriction(input_ids, attention_mask, logits_to_keep)``: the ids the sampler allowed at each completion
+  position (``rlvr.trainers.restricted_logps.TokenRestriction``), or None (the default: all). When an extension
+  masks logits while sampling (``logits_processors()``), returning the same mask here makes every log-prob TRL
+  computes (loss, old policy, reference, entropies) use the masked softmax the rollouts came from.
 * ``on_optimizer_step()``: after each optimizer step (gradient-accumulation boundary).
 * ``before_checkpoint()`` (every rank; collectives allowed), ``save_extra(folder)`` / ``load_extra(folder)``
   (files in the checkpoint folder) and ``state_dict_extra()`` / ``load_state_dict_extra(state)`` (JSON state in
@@ -46,6 +50,7 @@ from trl import GRPOTrainer
 
 from rlvr import checkpoints
 from rlvr.rewards.registry import is_correctness_reward
+from rlvr.trainers.restricted_logps import TokenRestriction, add_restricted_lm_head
 
 STATE_FILE = "rlvr_state.json"
 
@@ -56,12 +61,12 @@ OVERRIDDEN_PRIVATE = {
     "_calculate_rewards": ("inputs", "prompts", "completions", "completion_ids_list"),
     "_generate_and_score_completions": ("inputs",),
     "_compute_loss": ("model", "inputs"),
+    "_get_per_token_logps_and_entropies": ("model", "input_ids", "attention_mask", "logits_to_keep"),
     "_save_checkpoint": ("model", "trial"),
     "_load_optimizer_and_scheduler": ("checkpoint",),
 }
 CALLED_PRIVATE = {
     "_get_output_dir": ("trial",),
-    "_get_per_token_logps_and_entropies": ("model", "input_ids", "attention_mask", "logits_to_keep"),
 }
 
 
@@ -101,6 +106,11 @@ class RLVRTrainer(GRPOTrainer):
         super().__init__(*args, **kwargs)
         self.generated_tokens = 0
         self.scored_rewards: th.Tensor | None = None
+        # the masked path next to TRL's fused head (used only when token_restriction() returns a restriction)
+        add_restricted_lm_head(self.model.get_base_model() if hasattr(self.model, "get_base_model") else self.model,
+                               self.temperature)  # fmt: skip
+        if self.ref_model is not None:
+            add_restricted_lm_head(self.ref_model, self.temperature)
 
     # -- hooks for extensions (override these, call super()) -----------------------------------------------------
     def prepare_generation_batch(self, inputs: list[dict[str, Any]], training: bool) -> list[dict[str, Any]]:
@@ -120,6 +130,13 @@ class RLVRTrainer(GRPOTrainer):
     def policy_loss(self, model: th.nn.Module, inputs: dict[str, Any]) -> th.Tensor:
         """Loss of one micro-batch; the default is TRL's GRPO loss."""
         return super()._compute_loss(model, inputs)
+
+    def token_restriction(
+        self, input_ids: th.Tensor, attention_mask: th.Tensor, logits_to_keep: int
+    ) -> TokenRestriction | None:
+        """The ids the sampler allowed at each of the last ``logits_to_keep`` positions of ``input_ids`` (prompt +
+        completion rows), or None: no restriction, TRL's own log-probs."""
+        return None
 
     def on_optimizer_step(self) -> None:
         """Called after every optimizer step (controllers update here)."""
@@ -250,6 +267,43 @@ class RLVRTrainer(GRPOTrainer):
     def _generate_and_score_completions(self, inputs: list[dict[str, Any]]) -> dict[str, Any]:
         training = self.model.training
         return self.complete_generation_batch(self.generate_and_score(inputs, training), training)
+
+    # trl 1.16.0 GRPOTrainer._get_per_token_logps_and_entropies(model, input_ids, attention_mask, logits_to_keep,
+    # batch_size=None, compute_entropy=False, compute_aux_loss=False, **multimodal) -> (logps, entropies, aux_loss):
+    # every log-prob TRL computes (loss, old policy, reference model, our entropy metrics) comes through here. With
+    # a token_restriction() the log-probs are those of the masked softmax (rlvr.trainers.restricted_logps);
+    # without one, TRL's fused head as is.
+    def _get_per_token_logps_and_entropies(  # noqa: ANN202
+        self, model, input_ids, attention_mask, logits_to_keep, batch_size=None, compute_entropy=False,  # noqa: ANN001
+        compute_aux_loss=False, **multimodal,  # noqa: ANN001, ANN003
+    ):  # fmt: skip
+        restriction = self.token_restriction(input_ids, attention_mask, logits_to_keep)
+        if restriction is None:
+            return super()._get_per_token_logps_and_entropies(
+                model, input_ids, attention_mask, logits_to_keep, batch_size, compute_entropy, compute_aux_loss,
+                **multimodal,
+            )  # fmt: skip
+        if compute_aux_loss or any(v is not None for v in multimodal.values()):
+            raise NotImplementedError("a token restriction is built for text-only models without a router aux loss")
+        labels = input_ids[:, -logits_to_keep:]
+        outside = ~restriction.label_allowed(labels) & attention_mask[:, -logits_to_keep:].bool()
+        n_outside = int(outside.sum())
+        if n_outside:  # a sampled token the mask forbids: score it anyway (finite), and count it
+            restriction = restriction.allowing(labels, outside)
+        self.log_metric("restriction/labels_outside_mask", n_outside, "train" if self.model.training else "eval")
+        batch_size = batch_size or input_ids.size(0)
+        logps, entropies = [], []
+        for start in range(0, input_ids.size(0), batch_size):
+            end = min(start + batch_size, input_ids.size(0))
+            with self.accelerator.autocast():
+                out = model(
+                    input_ids=input_ids[start:end],
+                    attention_mask=attention_mask[start:end],
+                    token_restriction=restriction.rows(start, end),
+                )
+            logps.append(out.log_probs)
+            entropies.append(out.entropy)
+        return th.cat(logps), (th.cat(entropies) if compute_entropy else None), None
 
     # trl 1.16.0 GRPOTrainer._compute_loss(model, inputs) -> loss of one micro-batch.
     def _compute_loss(self, model, inputs):  # noqa: ANN001, ANN202

@@ -1,6 +1,8 @@
 """The reasoning vocabulary in the trainer (``model.reasoning_vocab.size != 0``), through ``RLVRTrainer``'s hooks only.
 
 - every rollout and every held-out evaluation samples under :class:`ThinkingLogitsProcessor` (``logits_processors``);
+- every log-prob TRL computes (the loss, the old policy, the reference model) and the logged entropies use the same
+  mask (``token_restriction``: the masked softmax the rollouts came from, ``rlvr.vocab.restriction``);
 - reward functions, evaluation and summaries read reasoning tokens as their source tokens (``reward_completions``,
   ``decode_completion``);
 - after scoring, the usage of the batch is logged (``reasoning_vocab/*``: share of thinking tokens that are
@@ -22,7 +24,9 @@ from typing import Any
 import torch as th
 
 from rlvr.trainers.base import RLVRTrainer
+from rlvr.trainers.restricted_logps import TokenRestriction
 from rlvr.vocab.metrics import reasoning_usage
+from rlvr.vocab.restriction import allowed_table, thinking_restriction
 from rlvr.vocab.text import decode_mapped, decode_marked
 from rlvr.vocab.thinking import ThinkingLogitsProcessor
 from rlvr.vocab.token_map import TokenMap
@@ -36,9 +40,22 @@ class ReasoningVocabMixin(RLVRTrainer):
         super().__init__(*args, **kwargs)
         self.token_map, self.log_entropy = token_map, log_entropy
         self.thinking_processor = ThinkingLogitsProcessor(token_map, self.processing_class)
+        self.allowed_ids = allowed_table(token_map, self.thinking_processor.closing)
+        self._allowed_on: dict[str, th.Tensor] = {}
 
     def logits_processors(self) -> list[Any]:
         return [*super().logits_processors(), self.thinking_processor]
+
+    def token_restriction(
+        self, input_ids: th.Tensor, attention_mask: th.Tensor, logits_to_keep: int
+    ) -> TokenRestriction | None:
+        key = str(input_ids.device)
+        if key not in self._allowed_on:
+            self._allowed_on[key] = self.allowed_ids.to(input_ids.device)
+        return thinking_restriction(
+            self.token_map, self.thinking_processor.tracker, self._allowed_on[key], input_ids, attention_mask,
+            logits_to_keep,
+        )  # fmt: skip
 
     def decode_completion(self, ids: list[int]) -> str:
         return decode_mapped(self.processing_class, ids, self.token_map)

@@ -6,8 +6,9 @@
 - ``<run_dir>/checkpoint-0/`` receives the model as initialised (weights, config with V+R rows, tokenizer, token
   map), written once by the main process. It is not a resumable checkpoint (no trainer state, no completion
   marker), so ``resume_from_checkpoint=auto``, rotation and ``exp/evaluate.py checkpoints=all`` skip it.
-- The policy's ``config._name_or_path`` then points at ``checkpoint-0``: TRL builds the reference model
-  (``training.beta > 0``) from that path, so it is extended the same way, under DeepSpeed and FSDP too.
+- The policy's ``config._name_or_path`` (and ``name_or_path``) then point at ``checkpoint-0``: TRL builds the
+  reference model (``training.beta > 0``) from that path, so it is extended the same way, under DeepSpeed and FSDP
+  too; under LoRA the adapter names it as its base model, so ``model/`` reloads onto the extended model.
 """
 
 from __future__ import annotations
@@ -60,5 +61,6 @@ def prepare_reasoning_vocab(
     from accelerate import PartialState
 
     PartialState().wait_for_everyone()
-    model.config._name_or_path = str(initial.resolve())  # TRL's reference model loads from here
+    # TRL's reference model loads from here, and a LoRA adapter names it as its base (PEFT reads name_or_path)
+    model.config._name_or_path = model.name_or_path = str(initial.resolve())
     return token_map

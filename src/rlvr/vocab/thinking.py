@@ -201,11 +201,11 @@ class ThinkingLogitsProcessor(LogitsProcessor):
         self.token_map = token_map
         self.tracker = tracker or ThinkingTracker.from_token_map(token_map, tokenizer)
         self.eos_token_id = tokenizer.eos_token_id
-        self._closing: list[list[int]] = []
+        self.closing: list[list[int]] = []
         if token_map.inside == "reasoning_only":
             n_std = min(token_map.base_vocab_size, len(tokenizer))
-            self._closing = [self.tracker.closing_ids(c, n_std) for c in range(len(token_map.think_close))]
-            if not any(self._closing):
+            self.closing = [self.tracker.closing_ids(c, n_std) for c in range(len(token_map.think_close))]
+            if not any(self.closing):
                 logger.warning("reasoning vocab: no standard token writes the closing tag")
         self._allowed: dict[str, th.Tensor] = {}
         self.reset()
@@ -221,8 +221,8 @@ class ThinkingLogitsProcessor(LogitsProcessor):
         key = str(device)
         if key not in self._allowed:
             v = self.token_map.base_vocab_size
-            table = th.zeros(len(self._closing), v, dtype=th.bool)
-            for c, ids in enumerate(self._closing):
+            table = th.zeros(len(self.closing), v, dtype=th.bool)
+            for c, ids in enumerate(self.closing):
                 table[c, ids] = True
             self._allowed[key] = table.to(device)
         return self._allowed[key]
@@ -265,7 +265,7 @@ class ThinkingLogitsProcessor(LogitsProcessor):
         dead = th.isneginf(out).all(dim=-1)
         if dead.any():
             for i in dead.nonzero().flatten().tolist():
-                ids = self._closing[tracker.close_progress(states[i])] if only and inside[i] else []
+                ids = self.closing[tracker.close_progress(states[i])] if only and inside[i] else []
                 if not inside[i] and self.eos_token_id is not None:
                     ids = [self.eos_token_id]
                 if ids:
