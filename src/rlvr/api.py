@@ -228,6 +228,7 @@ def export(run_dir_or_checkpoint: str | Path, out_dir: str | Path, *, merge: boo
       ``peft.PeftModel.from_pretrained(base, out_dir)``; with ``merge=True`` the base with the adapter merged in,
       loadable with ``AutoModelForCausalLM.from_pretrained(out_dir)``.
     - Full fine-tunes: the model (``merge`` changes nothing).
+    - A reasoning-vocabulary model keeps its ``reasoning_token_map.json`` (merged or not).
     - Always: the tokenizer with its chat template, and ``README.md`` (model card: the real base model, the run's
       config and summary) plus ``rlvr_config.yaml`` and ``rlvr_summary.json`` when the run has them.
     - ``zip=True``: also ``<out_dir>.zip`` next to it.
@@ -252,6 +253,10 @@ def export(run_dir_or_checkpoint: str | Path, out_dir: str | Path, *, merge: boo
     try:
         if lora and merge:
             _merge_adapter(source, base, out)
+            from rlvr.vocab.token_map import TOKEN_MAP_FILE
+
+            if (source / TOKEN_MAP_FILE).is_file():  # a reasoning-vocabulary model: its map travels with it
+                shutil.copy2(source / TOKEN_MAP_FILE, out / TOKEN_MAP_FILE)
         else:
             for item in source.iterdir():
                 if item.is_file() and item.name not in TRAINING_STATE and not item.name.startswith("rng_state"):

@@ -161,6 +161,14 @@ def test_lora_trains_the_copies_and_saves_an_adapter_on_checkpoint_0(cache_dir: 
     model, tok = api.load_for_chat(run_dir)  # the adapter onto checkpoint-0
     assert model.get_input_embeddings().weight.shape[0] == 200
     assert isinstance(api.quick_test(run_dir, "12+34", max_new_tokens=8), str)
+    merged = api.export(run_dir, tmp_path / "merged", merge=True)  # a plain model with the map beside it
+    assert (merged / "reasoning_token_map.json").exists()
+    from transformers import AutoModelForCausalLM
+
+    plain = AutoModelForCausalLM.from_pretrained(merged).eval()
+    ids = th.tensor([[2, 50, 150, 60, 160, 3]])
+    with th.no_grad():
+        th.testing.assert_close(plain(ids).logits, model(input_ids=ids).logits)
 
 
 @pytest.mark.parametrize(
