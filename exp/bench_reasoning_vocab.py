@@ -14,7 +14,9 @@ outside thinking), and ``exp/analyze_reasoning_vocab.py``'s figures for seed 0 (
 
 ``--overhead`` times transformers ``generate`` of the thinking-task tiny model, extended by a copy of every token,
 with and without ``ThinkingLogitsProcessor`` (the same prompts, seed and length; sampled; best of 3), and prints
-the ratio.
+the ratio. It then times one forward + backward of the completions' log-probs both ways, on the sequences the
+masked ``generate`` produced: TRL's fused LM head (full softmax) and the masked path the trainer uses with a
+reasoning vocabulary (``rlvr.trainers.restricted_logps``, the thinking tracker's pass over the rows included).
 """
 
 from __future__ import annotations
@@ -148,10 +150,58 @@ def overhead(batch: int = 64, new_tokens: int = 48, repeats: int = 3) -> str:
                                pad_token_id=tok.pad_token_id, logits_processor=LogitsProcessorList(procs))  # fmt: skip
             best = min(best, time.perf_counter() - t0)
         times[name] = best
+        if procs:
+            th.manual_seed(0)
+            with th.no_grad():
+                seqs = model.generate(**enc, do_sample=True, max_new_tokens=new_tokens, min_new_tokens=new_tokens,
+                                      pad_token_id=tok.pad_token_id, logits_processor=LogitsProcessorList(procs))  # fmt: skip
     ratio = times["thinking mask"] / times["plain"]
-    return (
+    lines = [
         f"generate, tiny think model + 100 copies, batch {batch}, {new_tokens} new tokens, best of {repeats}: "
         f"plain {times['plain']:.3f} s, thinking mask {times['thinking mask']:.3f} s, ratio {ratio:.2f}x"
+    ]
+    lines.append(logprob_overhead(model, tok, tm, seqs, enc["attention_mask"], new_tokens, repeats))
+    return "\n".join(lines)
+
+
+def logprob_overhead(model, tok, tm, seqs, prompt_mask, k: int, repeats: int) -> str:  # noqa: ANN001
+    """Seconds per forward + backward of the completion log-probs: TRL's fused head vs the masked path."""
+    import torch as th
+    from trl.trainer.utils import add_fused_lm_head
+
+    from rlvr.trainers.restricted_logps import add_restricted_lm_head
+    from rlvr.vocab import ThinkingLogitsProcessor
+    from rlvr.vocab.restriction import allowed_table, thinking_restriction
+
+    add_fused_lm_head(model, outputs=("log_probs", "entropy"))
+    add_restricted_lm_head(model)
+    model.train()
+    mask = th.cat([prompt_mask, th.ones(seqs.size(0), k, dtype=prompt_mask.dtype)], dim=1)
+    proc = ThinkingLogitsProcessor(tm, tok)
+    table = allowed_table(tm, proc.closing)
+
+    def fused() -> None:
+        labels = seqs.masked_fill(mask == 0, -100)
+        labels[:, :-k] = -100
+        model(input_ids=seqs, attention_mask=mask, labels=labels, fused_lm_head=True).log_probs.sum().backward()
+
+    def masked() -> None:
+        r = thinking_restriction(tm, proc.tracker, table, seqs, mask, k)
+        model(input_ids=seqs, attention_mask=mask, token_restriction=r).log_probs.sum().backward()
+
+    times = {}
+    for name, fn in (("fused (unmasked)", fused), ("masked", masked)):
+        best = float("inf")
+        for _ in range(repeats):
+            model.zero_grad(set_to_none=True)
+            t0 = time.perf_counter()
+            fn()
+            best = min(best, time.perf_counter() - t0)
+        times[name] = best
+    a, b = times["fused (unmasked)"], times["masked"]
+    return (
+        f"log-probs forward + backward, batch {seqs.size(0)}, {k} completion tokens, best of {repeats}: "
+        f"TRL fused head {a:.3f} s, masked path {b:.3f} s, ratio {b / a:.2f}x"
     )
 
 
