@@ -171,6 +171,26 @@ def test_lora_trains_the_copies_and_saves_an_adapter_on_checkpoint_0(cache_dir: 
         th.testing.assert_close(plain(ids).logits, model(input_ids=ids).logits)
 
 
+@pytest.mark.slow
+def test_two_processes_train_under_the_mask(cache_dir: Path, tmp_path: Path) -> None:
+    """DDP (2 processes, gloo): the masked log-prob path goes through the wrapped model for the loss, the old
+    policy (num_iterations=2) and the reference model (beta > 0); every step's tokens agree with the mask."""
+    from tests.helpers.cli import run_accelerate
+
+    run_dir = tmp_path / "ddp"
+    overrides = [*RUN, *VOCAB, *SHAPED, "training.per_device_train_batch_size=8", "training.max_steps=2"]
+    overrides += ["training.save_steps=2", "training.beta=0.04", "training.num_iterations=2", "eval.enabled=false"]
+    proc = run_accelerate([*overrides, f"hydra.run.dir={run_dir}"], cache_dir, port=29537)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+    assert json.loads((run_dir / "summary.json").read_text())["steps"] == 2
+    steps = [r for r in records(run_dir) if "loss" in r]
+    assert len(steps) == 2
+    assert all(r["restriction/labels_outside_mask"] == 0 for r in steps)
+    # usage is logged when rollouts are generated: every num_iterations=2 steps
+    assert [r.get("reasoning_vocab/outside_count") for r in steps] == [0, None]
+    assert (run_dir / "checkpoint-2" / "reasoning_token_map.json").exists()
+
+
 @pytest.mark.parametrize(
     ("overrides", "needle"),
     [
