@@ -130,7 +130,7 @@ def overhead(batch: int = 64, new_tokens: int = 48, repeats: int = 3) -> str:
     from rlvr.tiny_model import build_tokenizer, ensure_tiny_model, format_prompt
     from rlvr.vocab import ThinkingLogitsProcessor, build_token_map, extend_model
 
-    path = ensure_tiny_model(TinyModelSpec(warmup_format="think"), os.environ.get("RLVR_CACHE_DIR", ROOT / ".cache/rlvr"))
+    path = ensure_tiny_model(TinyModelSpec(warmup_format="think"), os.environ.get("RLVR_CACHE_DIR") or ROOT / ".cache/rlvr")
     model = AutoModelForCausalLM.from_pretrained(path).eval()
     tok = build_tokenizer()
     tm = build_token_map(ReasoningVocabConfig(size=-1, init="all"), model.get_input_embeddings().weight.shape[0], tok)

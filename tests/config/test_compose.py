@@ -124,6 +124,7 @@ def test_experiment_presets_override_top_level_keys_and_groups() -> None:
         (["logging.backend=tensorboard"], "logging.backend: 'tensorboard' is not one of none, wandb"),
         (["eval.every_steps=-1"], "eval.every_steps must be >= 0"),
         (["seed=-1"], "seed must be >= 0"),
+        (["paths.cache_dir=''"], "paths.cache_dir is empty"),
         (["callbacks.eval_on_save=submitit"], "callbacks.eval_on_save: 'submitit' is not one of none, inline, slurm"),
         (["callbacks.eval_overrides=['checkpoints=all']"], "callbacks.eval_overrides: 'checkpoints=all'"),
         (["callbacks.eval_overrides=['eval.n_samples']"], "callbacks.eval_overrides: 'eval.n_samples'"),

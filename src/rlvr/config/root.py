@@ -23,6 +23,10 @@ class PathsConfig:
     multirun_root: str = "multirun"
     cache_dir: str = "~/.cache/rlvr"  # tiny model cache; RLVR_CACHE_DIR overrides (see conf/config.yaml)
 
+    def __post_init__(self) -> None:
+        if not str(self.cache_dir).strip():  # would build the tiny model in the current directory
+            raise UserError("paths.cache_dir is empty (is RLVR_CACHE_DIR set to ''?): unset it or name a directory")
+
 
 @dataclass
 class RootConfig:
