@@ -30,7 +30,6 @@ import torch as th
 from torch.utils.checkpoint import checkpoint
 from transformers.utils import ModelOutput
 
-RESTRICTION_KWARG = "token_restriction"
 CHUNK_ELEMENTS = 1 << 25  # logits per chunk (x4 bytes in float32): 128 MiB
 
 
