@@ -68,3 +68,27 @@ def test_colocate_with_maxent(vllm_tiny_model: Path, cache_dir: Path, tmp_path: 
     _, summary, steps = train(tmp_path, cache_dir, [*SHAPED, "objective=maxent"])
     assert summary["objectives"]["objective"] == "maxent"
     assert all("maxent/weight_entropy" in r and "maxent/nll" in r for r in steps), sorted(steps[0])
+
+
+def test_colocate_samples_under_the_thinking_mask(vllm_tiny_model: Path, cache_dir: Path, tmp_path: Path) -> None:
+    """A reasoning vocabulary (a copy of every token) with ``{`` / ``}`` as the thinking tags, so most tokens the
+    tiny model writes (``\\boxed``) are outside thinking. vLLM samples under ``ThinkingMaskVLLM``: no copy outside
+    thinking, though a copy and its source have the same logit (unmasked, about half of them would be copies).
+    vLLM's processed log-probs match the trainer's masked log-probs, and every sampled token is one the trainer's
+    mask allows. Then ``exp/evaluate.py eval.backend=vllm`` on the trained model: the mask there too, and the same
+    greedy answers as transformers ``generate`` (reasoning tokens read as their sources by both)."""
+    from tests.vllm.test_evaluate import VLLM, evaluate
+
+    vocab = ["model.reasoning_vocab.size=-1", "model.reasoning_vocab.init=all"]
+    vocab += ["model.reasoning_vocab.think_open='{'", "model.reasoning_vocab.think_close='}'"]
+    run_dir, _, steps = train(tmp_path, cache_dir, [*SHAPED, *vocab])
+    outside_tokens = [r["completions/mean_length"] * 16 - r["reasoning_vocab/thinking_tokens"] for r in steps]
+    assert min(outside_tokens) > 50, outside_tokens  # the mask had work to do
+    assert all(r["reasoning_vocab/outside_count"] == 0 for r in steps), steps
+    assert all(r["restriction/labels_outside_mask"] == 0 for r in steps), steps
+    diffs = [r["sampling/sampling_logp_difference/mean"] for r in steps]
+    assert max(diffs) < 0.05, f"vLLM's log-probs are not the trainer's masked ones: {diffs}"
+
+    hf = evaluate(run_dir / "model", tmp_path / "hf", cache_dir, [])
+    vl = evaluate(run_dir / "model", tmp_path / "vllm", cache_dir, VLLM)
+    assert abs(vl["metrics"]["greedy"] - hf["metrics"]["greedy"]) <= 2 / 24 + 1e-9, (vl["metrics"], hf["metrics"])

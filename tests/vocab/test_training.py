@@ -195,7 +195,10 @@ def test_two_processes_train_under_the_mask(cache_dir: Path, tmp_path: Path) -> 
     ("overrides", "needle"),
     [
         (["model.reasoning_vocab.size=-5"], "model.reasoning_vocab.size must be >= 0"),
-        (["model.reasoning_vocab.size=8", "training.use_vllm=true"], "model.reasoning_vocab needs transformers"),
+        (
+            ["model.reasoning_vocab.size=8", "training.use_vllm=true", "training.vllm_mode=server"],
+            "model.reasoning_vocab with training.use_vllm=true needs training.vllm_mode=colocate",
+        ),
     ],
 )
 def test_config_errors_name_the_key(overrides: list[str], needle: str) -> None:

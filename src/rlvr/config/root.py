@@ -57,8 +57,8 @@ class RootConfig:
             raise UserError("callbacks.push_revisions=true needs training.hub_model_id (the hub repo to push to)")
         self.objective.check_with(int(self.training.num_generations or 8), float(self.training.beta or 0.0))
         eval_dataset_config(self.eval)  # an unknown eval.dataset preset or a bad override fails here
-        if self.model.reasoning_vocab.enabled and self.training.use_vllm:
+        if self.model.reasoning_vocab.enabled and self.training.use_vllm and self.training.vllm_mode != "colocate":
             raise UserError(
-                "model.reasoning_vocab needs transformers generate: the thinking mask is not built for vLLM "
-                "sampling yet, and rollouts must never be sampled unmasked (set training.use_vllm=false)"
+                "model.reasoning_vocab with training.use_vllm=true needs training.vllm_mode=colocate: the thinking "
+                "mask is not built for a vLLM server, and rollouts must never be sampled unmasked"
             )

@@ -47,11 +47,20 @@ def vllm_generator(target: Target, cfg: EvaluateConfig) -> tuple[Generate, Any, 
     from vllm import LLM, SamplingParams
 
     from rlvr.models import load_tokenizer
+    from rlvr.vocab.text import decode_mapped
+    from rlvr.vocab.token_map import TokenMap
 
     path = model_directory(target, cfg)
     tokenizer = load_tokenizer(cfg.model.tokenizer_name_or_path or path, cfg.model.model_kwargs.trust_remote_code)
+    token_map = TokenMap.load(path)  # a reasoning-vocabulary model: sample under the thinking mask
+    extra: dict[str, Any] = {}
+    if token_map is not None:
+        from rlvr.vocab.vllm_mask import ThinkingMaskVLLM
+
+        extra["logits_processors"] = [ThinkingMaskVLLM]
     tr = cfg.training
     llm = LLM(
+        **extra,
         model=path,
         tokenizer=cfg.model.tokenizer_name_or_path or path,
         seed=cfg.seed,
@@ -74,8 +83,11 @@ def vllm_generator(target: Target, cfg: EvaluateConfig) -> tuple[Generate, Any, 
         settings["top_k"] = settings.get("top_k") or 0  # 0: off, as generate's None
         params = SamplingParams(n=n, max_tokens=max_new, stop_token_ids=stops, skip_special_tokens=True, **settings)
         outputs = llm.generate([{"prompt": t} for t in texts], params, use_tqdm=False)
+        def text(o: Any) -> str:  # reasoning tokens read as their sources, as in training
+            return o.text if token_map is None else decode_mapped(tokenizer, list(o.token_ids), token_map)
+
         return [
-            [Completion(o.text, len(o.token_ids), o.finish_reason == "length") for o in request.outputs]
+            [Completion(text(o), len(o.token_ids), o.finish_reason == "length") for o in request.outputs]
             for request in outputs
         ]
 

@@ -14,6 +14,8 @@ public hooks defined here:
 * ``complete_generation_batch(output, training)``: the scored batch the optimizer steps will use; may run
   further rounds of ``generate_and_score(inputs, training)`` (dynamic-sampling refill does).
 * ``policy_loss(model, inputs)``: the loss of one micro-batch (default: TRL's GRPO loss).
+* ``vllm_logits_processors()``: vLLM logits-processor classes for the colocated engine TRL builds (the
+  counterpart of ``logits_processors()`` for ``training.vllm_mode=colocate``).
 * ``token_restriction(input_ids, attention_mask, logits_to_keep)``: the ids the sampler allowed at each completion
   position (``rlvr.trainers.restricted_logps.TokenRestriction``), or None (the default: all). When an extension
   masks logits while sampling (``logits_processors()``), returning the same mask here makes every log-prob TRL
@@ -99,11 +101,37 @@ def generate_with_processors(model: Any, processors: list[Any]) -> Iterator[None
             del model.generate  # the class's generate is back
 
 
+@contextmanager
+def colocated_vllm_processors(processors: list[type]) -> Iterator[None]:
+    """Within the block, the ``vllm.LLM`` that TRL 1.16 builds for ``vllm_mode="colocate"``
+    (``trl.generation.vllm_generation.VLLMGeneration.__init__``, which takes no logits processors) also gets
+    ``logits_processors=processors``; nothing changes when there are none."""
+    if not processors:
+        yield
+        return
+    from trl.generation import vllm_generation
+
+    original = vllm_generation.LLM
+
+    def llm(*args: Any, **kwargs: Any) -> Any:
+        kwargs["logits_processors"] = [*(kwargs.get("logits_processors") or []), *processors]
+        return original(*args, **kwargs)
+
+    vllm_generation.LLM = llm
+    try:
+        yield
+    finally:
+        vllm_generation.LLM = original
+
+
 class RLVRTrainer(GRPOTrainer):
     """GRPOTrainer + extension hooks + generated-token accounting + extension state in checkpoints."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+        grpo_args = kwargs.get("args")
+        colocate = getattr(grpo_args, "use_vllm", False) and getattr(grpo_args, "vllm_mode", None) == "colocate"
+        with colocated_vllm_processors(self.vllm_logits_processors() if colocate else []):
+            super().__init__(*args, **kwargs)
         self.generated_tokens = 0
         self.scored_rewards: th.Tensor | None = None
         # the masked path next to TRL's fused head (used only when token_restriction() returns a restriction)
@@ -173,6 +201,12 @@ class RLVRTrainer(GRPOTrainer):
     def logits_processors(self) -> list[Any]:
         """Logits processors applied wherever the policy samples with transformers ``generate``: TRL's rollouts
         and rlvr's held-out evaluation (``rlvr.evaluation.heldout``)."""
+        return []
+
+    def vllm_logits_processors(self) -> list[type]:
+        """vLLM (V1) logits-processor classes for the colocated engine TRL builds (``training.vllm_mode=colocate``).
+        Called before the trainer is initialised: an implementation must not read the trainer's state (a class
+        configures itself from the ``vllm_config`` it is built with, e.g. the model directory)."""
         return []
 
     def decode_completion(self, ids: list[int]) -> str:

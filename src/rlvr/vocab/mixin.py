@@ -1,6 +1,7 @@
 """The reasoning vocabulary in the trainer (``model.reasoning_vocab.size != 0``), through ``RLVRTrainer``'s hooks only.
 
-- every rollout and every held-out evaluation samples under :class:`ThinkingLogitsProcessor` (``logits_processors``);
+- every rollout and every held-out evaluation samples under :class:`ThinkingLogitsProcessor` (``logits_processors``),
+  or in vLLM's colocated engine under :class:`~rlvr.vocab.vllm_mask.ThinkingMaskVLLM` (``vllm_logits_processors``);
 - every log-prob TRL computes (the loss, the old policy, the reference model) and the logged entropies use the same
   mask (``token_restriction``: the masked softmax the rollouts came from, ``rlvr.vocab.restriction``);
 - reward functions, evaluation and summaries read reasoning tokens as their source tokens (``reward_completions``,
@@ -45,6 +46,11 @@ class ReasoningVocabMixin(RLVRTrainer):
 
     def logits_processors(self) -> list[Any]:
         return [*super().logits_processors(), self.thinking_processor]
+
+    def vllm_logits_processors(self) -> list[type]:
+        from rlvr.vocab.vllm_mask import ThinkingMaskVLLM  # needs vLLM: imported only for a vLLM run
+
+        return [*super().vllm_logits_processors(), ThinkingMaskVLLM]
 
     def token_restriction(
         self, input_ids: th.Tensor, attention_mask: th.Tensor, logits_to_keep: int

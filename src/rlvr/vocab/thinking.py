@@ -246,7 +246,10 @@ class ThinkingLogitsProcessor(LogitsProcessor):
         return self.states
 
     def __call__(self, input_ids: th.LongTensor, scores: th.FloatTensor) -> th.FloatTensor:
-        states = self.update(input_ids)
+        return self.mask_scores(self.update(input_ids), scores)
+
+    def mask_scores(self, states: Sequence[int], scores: th.Tensor) -> th.Tensor:
+        """``scores`` (B, n) with the ids each row may not sample (given its tracker state) set to -inf."""
         tm, tracker = self.token_map, self.tracker
         v, n = tm.base_vocab_size, min(tm.vocab_size, scores.shape[1])
         inside = [tracker.is_inside(s) for s in states]
