@@ -172,6 +172,7 @@ def test_lora_trains_the_copies_and_saves_an_adapter_on_checkpoint_0(cache_dir: 
 
 
 @pytest.mark.slow
+@pytest.mark.multiproc
 def test_two_processes_train_under_the_mask(cache_dir: Path, tmp_path: Path) -> None:
     """DDP (2 processes, gloo): the masked log-prob path goes through the wrapped model for the loss, the old
     policy (num_iterations=2) and the reference model (beta > 0); every step's tokens agree with the mask."""
