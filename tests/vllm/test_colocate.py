@@ -63,15 +63,12 @@ def test_colocate_with_replay(vllm_tiny_model: Path, cache_dir: Path, tmp_path: 
     assert max(r["replay/ratio"] for r in steps[1:]) > 0, [r.get("replay/ratio") for r in steps]
 
 
-def test_colocate_with_maxent(vllm_tiny_model: Path, cache_dir: Path, tmp_path: Path) -> None:
-    """``objective=maxent``: its loss on vLLM's completions, its sampling temperature set on vLLM."""
-    _, summary, steps = train(tmp_path, cache_dir, [*SHAPED, "objective=maxent"])
-    assert summary["objectives"]["objective"] == "maxent"
-    assert all("maxent/weight_entropy" in r and "maxent/nll" in r for r in steps), sorted(steps[0])
+def test_colocate_with_maxent_and_the_thinking_mask(vllm_tiny_model: Path, cache_dir: Path, tmp_path: Path) -> None:
+    """One run for two extensions (each vLLM start costs a minute on 2 cores).
 
+    ``objective=maxent``: its loss on vLLM's completions, its sampling temperature set on vLLM.
 
-def test_colocate_samples_under_the_thinking_mask(vllm_tiny_model: Path, cache_dir: Path, tmp_path: Path) -> None:
-    """A reasoning vocabulary (a copy of every token) with ``{`` / ``}`` as the thinking tags, so most tokens the
+    A reasoning vocabulary (a copy of every token) with ``{`` / ``}`` as the thinking tags, so most tokens the
     tiny model writes (``\\boxed``) are outside thinking. vLLM samples under ``ThinkingMaskVLLM``: no copy outside
     thinking, though a copy and its source have the same logit (unmasked, about half of them would be copies).
     vLLM's processed log-probs match the trainer's masked log-probs, and every sampled token is one the trainer's
@@ -81,7 +78,9 @@ def test_colocate_samples_under_the_thinking_mask(vllm_tiny_model: Path, cache_d
 
     vocab = ["model.reasoning_vocab.size=-1", "model.reasoning_vocab.init=all"]
     vocab += ["model.reasoning_vocab.think_open='{'", "model.reasoning_vocab.think_close='}'"]
-    run_dir, _, steps = train(tmp_path, cache_dir, [*SHAPED, *vocab])
+    run_dir, summary, steps = train(tmp_path, cache_dir, [*SHAPED, "objective=maxent", *vocab])
+    assert summary["objectives"]["objective"] == "maxent"
+    assert all("maxent/weight_entropy" in r and "maxent/nll" in r for r in steps), sorted(steps[0])
     outside_tokens = [r["completions/mean_length"] * 16 - r["reasoning_vocab/thinking_tokens"] for r in steps]
     assert min(outside_tokens) > 50, outside_tokens  # the mask had work to do
     assert all(r["reasoning_vocab/outside_count"] == 0 for r in steps), steps
