@@ -83,6 +83,7 @@ def vllm_generator(target: Target, cfg: EvaluateConfig) -> tuple[Generate, Any, 
         settings["top_k"] = settings.get("top_k") or 0  # 0: off, as generate's None
         params = SamplingParams(n=n, max_tokens=max_new, stop_token_ids=stops, skip_special_tokens=True, **settings)
         outputs = llm.generate([{"prompt": t} for t in texts], params, use_tqdm=False)
+
         def text(o: Any) -> str:  # reasoning tokens read as their sources, as in training
             return o.text if token_map is None else decode_mapped(tokenizer, list(o.token_ids), token_map)
 
