@@ -29,13 +29,8 @@ def thinking_mask(
     flags = []
     for b, (row, keep) in enumerate(zip(ids, mask, strict=True)):
         prompt = prompts[b] if pmask is None else [t for t, k in zip(prompts[b], pmask[b], strict=True) if k]
-        state = tracker.run(prompt)
-        out = []
-        for t, k in zip(row, keep, strict=True):
-            out.append(k and tracker.is_inside(state))
-            if k:
-                state = tracker.step(state, t)
-        flags.append(out)
+        states = tracker.completion_states(prompt, row, keep)
+        flags.append([k and tracker.is_inside(s) for s, k in zip(states, keep, strict=True)])
     return th.tensor(flags, dtype=th.bool, device=completion_ids.device).reshape(completion_ids.shape)
 
 

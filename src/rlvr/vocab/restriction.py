@@ -53,16 +53,12 @@ def position_classes(
     n_prompt = input_ids.size(1) - k
     out = []
     for row, keep in zip(input_ids.tolist(), attention_mask.bool().tolist(), strict=True):
-        state = tracker.run(t for t, m in zip(row[:n_prompt], keep[:n_prompt], strict=True) if m)
-        classes = []
-        for t, m in zip(row[n_prompt:], keep[n_prompt:], strict=True):
-            if not tracker.is_inside(state):
-                classes.append(OUTSIDE)
-            else:
-                classes.append(INSIDE + (tracker.close_progress(state) if reasoning_only else 0))
-            if m:
-                state = tracker.step(state, t)
-        out.append(classes)
+        prompt = [t for t, m in zip(row[:n_prompt], keep[:n_prompt], strict=True) if m]
+        states = tracker.completion_states(prompt, row[n_prompt:], keep[n_prompt:])
+        out.append([
+            INSIDE + (tracker.close_progress(s) if reasoning_only else 0) if tracker.is_inside(s) else OUTSIDE
+            for s in states
+        ])  # fmt: skip
     return th.tensor(out, dtype=th.long).reshape(input_ids.size(0), k)
 
 

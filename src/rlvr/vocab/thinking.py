@@ -152,6 +152,19 @@ class ThinkingTracker:
             s = self.step(s, i)
         return s
 
+    def completion_states(
+        self, prompt: Iterable[int], completion: Sequence[int], keep: Sequence[bool] | None = None
+    ) -> list[int]:
+        """The state before each token of ``completion``, starting after ``prompt``; tokens whose ``keep`` is False
+        (padding) are not read. One replay for the usage metrics and the loss's mask."""
+        s = self.run(prompt)
+        states = []
+        for i, t in enumerate(completion):
+            states.append(s)
+            if keep is None or keep[i]:
+                s = self.step(s, t)
+        return states
+
     def inside_before(self, ids: Sequence[int], state: int | None = None) -> tuple[list[bool], int]:
         """For each token of ``ids``: was generation inside thinking when it was sampled? Also the final state."""
         s = self.initial if state is None else state
