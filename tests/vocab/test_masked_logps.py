@@ -89,6 +89,53 @@ def test_outside_thinking_the_copies_get_no_gradient() -> None:
     assert th.autograd.grad(full, head)[0][v:].abs().sum() > 0
 
 
+def _masked_setup(make_model=None):  # noqa: ANN001, ANN202
+    tok = char_tokenizer()
+    tm = token_map_for(tok, size=-1, init="all")
+    model = (make_model or tiny_llama)(tok)
+    extend_model(model, tm)
+    proc = ThinkingLogitsProcessor(tm, tok)
+    ids, mask, k = _rows(tok, [("7+8=", "<think>7+8=15</think>\\boxed{15}"), ("1+1=", "\\boxed{2}")])
+    r = thinking_restriction(tm, proc.tracker, allowed_table(tm, proc.closing), ids, mask, k)
+    return model, ids, mask, k, r
+
+
+def test_entropy_under_the_mask_has_finite_gradients() -> None:
+    """An entropy term in the loss (``training.entropy_coef``) differentiates the masked entropies: masked ids hold
+    log-prob -inf, and a product with it in the backward pass would turn every gradient into NaN. The entropy
+    equals the dense masked softmax's, and its gradient is finite everywhere."""
+    model, ids, mask, k, r = _masked_setup()
+    add_restricted_lm_head(model)
+    out = model(input_ids=ids, attention_mask=mask, token_restriction=r)
+    logits = model(input_ids=ids, attention_mask=mask).logits[:, -k - 1 : -1].float()
+    p = th.softmax(logits.masked_fill(~r.allowed[r.classes], float("-inf")), -1)
+    dense = -(p * th.log(p.clamp_min(1e-30))).sum(-1).masked_fill(mask[:, -k:] == 0, 0.0)
+    th.testing.assert_close(out.entropy, dense, rtol=1e-4, atol=1e-5)
+    grads = th.autograd.grad((out.entropy.sum() + out.log_probs.sum()), [p for p in model.parameters()])
+    assert all(th.isfinite(g).all() for g in grads), "NaN/inf in the gradients of the masked entropy"
+    assert any(g.abs().sum() > 0 for g in grads)
+
+
+def test_cast_lm_head_to_fp32_projects_in_float32_under_autocast() -> None:
+    """``training.cast_lm_head_to_fp32`` with ``bf16``: the masked path's logits come from a float32 matmul, as in
+    TRL's fused head, not from bfloat16 autocast (which shifts log-probs by ~1e-2 on this model)."""
+    model, ids, mask, k, r = _masked_setup()
+    add_restricted_lm_head(model)
+    with th.no_grad():
+        exact = model(input_ids=ids, attention_mask=mask, token_restriction=r).log_probs
+        with th.autocast("cpu", dtype=th.bfloat16):
+            # the head alone in bf16: the backbone's output is cast the same way in both calls below
+            hidden = model.model(input_ids=ids, attention_mask=mask).last_hidden_state[:, -k - 1 : -1]
+            labels, keep = ids[:, -k:], mask[:, -k:].bool()
+            head = model.get_output_embeddings()
+            bf16 = restricted_logps.restricted_token_logps(head, hidden, labels, keep, r)[0]
+            fp32 = restricted_logps.restricted_token_logps(head, hidden, labels, keep, r, fp32_head=True)[0]
+    reference = restricted_logps.restricted_token_logps(head, hidden.float(), labels, keep, r)[0]
+    assert th.equal(fp32, reference)  # float32 projection of the same hidden states
+    assert (bf16 - reference).abs().max() > 1e-4  # what autocast alone gives
+    assert exact.shape == fp32.shape
+
+
 def test_a_label_the_mask_forbids_is_scored_when_allowed_explicitly() -> None:
     tok = char_tokenizer()
     tm = token_map_for(tok, size=-1, init="all")

@@ -135,10 +135,11 @@ class RLVRTrainer(GRPOTrainer):
         self.generated_tokens = 0
         self.scored_rewards: th.Tensor | None = None
         # the masked path next to TRL's fused head (used only when token_restriction() returns a restriction)
+        fp32_head = bool(getattr(self.args, "cast_lm_head_to_fp32", False))
         add_restricted_lm_head(self.model.get_base_model() if hasattr(self.model, "get_base_model") else self.model,
-                               self.temperature)  # fmt: skip
+                               self.temperature, fp32_head)  # fmt: skip
         if self.ref_model is not None:
-            add_restricted_lm_head(self.ref_model, self.temperature)
+            add_restricted_lm_head(self.ref_model, self.temperature, fp32_head)
 
     # -- hooks for extensions (override these, call super()) -----------------------------------------------------
     def prepare_generation_batch(self, inputs: list[dict[str, Any]], training: bool) -> list[dict[str, Any]]:

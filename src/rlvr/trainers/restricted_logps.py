@@ -99,9 +99,15 @@ def _masked_chunk(
     scale: float,
     softcap: float | None,
     temperature: float,
+    fp32_head: bool = False,
 ) -> tuple[th.Tensor, th.Tensor]:
-    """Label log-probs and entropies of (n, H) hidden states; ``allowed`` (n, N) bool."""
-    logits = head(hidden).float()
+    """Label log-probs and entropies of (n, H) hidden states; ``allowed`` (n, N) bool. ``fp32_head``: the head's
+    matmul in float32 outside autocast (``training.cast_lm_head_to_fp32``, as TRL's fused head does)."""
+    if fp32_head:
+        with th.autocast(hidden.device.type, enabled=False):
+            logits = head(hidden.float()).float()
+    else:
+        logits = head(hidden).float()
     if scale != 1.0:
         logits = logits * scale
     if softcap:
@@ -114,7 +120,9 @@ def _masked_chunk(
         allowed = allowed[:, :n_cols]
     logp = th.log_softmax(logits.masked_fill(~allowed, float("-inf")), dim=-1)
     label_logp = logp.gather(-1, labels.unsqueeze(-1)).squeeze(-1)
-    entropy = -th.where(allowed, logp.exp() * logp, th.zeros((), device=logp.device)).sum(-1)
+    # masked ids hold logp = -inf: zero them before the product, or its backward sends 0 * inf = NaN into the head
+    finite = logp.masked_fill(~allowed, 0.0)
+    entropy = -(finite.exp() * finite).masked_fill(~allowed, 0.0).sum(-1)
     return label_logp, entropy
 
 
@@ -127,6 +135,7 @@ def restricted_token_logps(
     temperature: float = 1.0,
     scale: float = 1.0,
     softcap: float | None = None,
+    fp32_head: bool = False,
 ) -> tuple[th.Tensor, th.Tensor]:
     """(B, K) log-probs of ``labels`` and entropies from (B, K, H) ``hidden`` through ``head`` under the
     restriction; positions where ``label_mask`` is False are 0 and cost nothing."""
@@ -142,9 +151,11 @@ def restricted_token_logps(
         args = (head, h[start : start + per_chunk], lab[start : start + per_chunk])
         rows = allowed[cls[start : start + per_chunk]]
         if th.is_grad_enabled():
-            lp, ent = checkpoint(_masked_chunk, *args, rows, scale, softcap, temperature, use_reentrant=False)
+            lp, ent = checkpoint(
+                _masked_chunk, *args, rows, scale, softcap, temperature, fp32_head, use_reentrant=False
+            )
         else:
-            lp, ent = _masked_chunk(*args, rows, scale, softcap, temperature)
+            lp, ent = _masked_chunk(*args, rows, scale, softcap, temperature, fp32_head)
         logps.append(lp)
         ents.append(ent)
     flat_lp = th.cat(logps) if logps else hidden.new_zeros(0, dtype=th.float32)
@@ -155,10 +166,11 @@ def restricted_token_logps(
     return out_lp, out_ent
 
 
-def add_restricted_lm_head(model: Any, temperature: float = 1.0) -> None:
+def add_restricted_lm_head(model: Any, temperature: float = 1.0, fp32_head: bool = False) -> None:
     """Give ``model`` (a transformers causal LM, before PEFT wrapping, after TRL's fused head) the restricted path:
     ``model(input_ids=..., attention_mask=..., token_restriction=r)`` returns a :class:`RestrictedLMOutput` for the
-    last ``r.classes.size(1)`` next-token positions. Calls without ``token_restriction`` are unchanged."""
+    last ``r.classes.size(1)`` next-token positions. Calls without ``token_restriction`` are unchanged.
+    ``fp32_head``: project in float32 outside autocast (``cast_lm_head_to_fp32``)."""
     if getattr(model, "_rlvr_restricted_head", False):
         return
     previous = model.forward
@@ -179,7 +191,7 @@ def add_restricted_lm_head(model: Any, temperature: float = 1.0) -> None:
         head = self.get_output_embeddings()
         log_probs, entropy = restricted_token_logps(
             head, hidden, labels.to(hidden.device), label_mask.to(hidden.device), token_restriction,
-            temperature, scale, softcap,
+            temperature, scale, softcap, fp32_head,
         )  # fmt: skip
         return RestrictedLMOutput(log_probs=log_probs, entropy=entropy)
 
