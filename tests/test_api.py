@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import pickle
+import shutil
 from pathlib import Path
 
 import pytest
@@ -137,3 +139,17 @@ def test_export_of_a_full_fine_tune(py_run: tuple, tmp_path: Path) -> None:
     assert api.quick_test(out, "12+34") == api.quick_test(run_dir, "12+34")
     with pytest.raises(UserError, match="not an empty directory"):
         api.export(run_dir, out)
+
+
+def test_export_of_a_checkpoint_leaves_the_training_state_behind(py_run: tuple, tmp_path: Path) -> None:
+    """A replay run's checkpoint also holds the buffer and the prompt statistics: none of it reaches the export."""
+    _, _, run_dir = py_run
+    checkpoint = tmp_path / "run" / "checkpoint-2"
+    shutil.copytree(run_dir / "checkpoint-2", checkpoint)
+    for name in ("replay_buffer.pkl", "replay_prompt_stats.pkl"):  # as ReplayMixin writes them
+        (checkpoint / name).write_bytes(pickle.dumps({"prompts": []}))
+    out = api.export(checkpoint, tmp_path / "export")
+    kept = sorted(p.name for p in out.iterdir())
+    assert "model.safetensors" in kept and "config.json" in kept, kept
+    leaked = [n for n in kept if n.endswith((".pkl", ".pt", ".pth")) or n in api.TRAINING_STATE - {"README.md"}]
+    assert not leaked, leaked

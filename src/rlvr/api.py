@@ -40,7 +40,7 @@ __all__ = ["RunResult", "Session", "compose", "export", "prepare", "quick_test",
 
 # What compose() saw for each config it returned: the raw DictConfig and the overrides (keyed by id, dropped with it).
 _COMPOSED: dict[int, tuple[DictConfig, list[str]]] = {}
-# Files of a checkpoint that are training state, not the model.
+# Files of a checkpoint that are training state, not the model (with every pickle and RNG state: ``is_training_state``).
 TRAINING_STATE = {
     "optimizer.pt",
     "scheduler.pt",
@@ -51,6 +51,12 @@ TRAINING_STATE = {
     "replay_buffer.pkl",
     "README.md",
 }
+
+
+def is_training_state(name: str) -> bool:
+    """Whether a checkpoint file is training state (optimizer, scheduler, RNG, replay buffer and prompt statistics,
+    markers), which an export leaves behind: it holds the model, tokenizer, card and token map only."""
+    return name in TRAINING_STATE or name.startswith("rng_state") or name.endswith(".pkl")
 
 
 def __getattr__(name: str) -> Any:  # Session without importing torch at ``import rlvr.api``
@@ -259,7 +265,7 @@ def export(run_dir_or_checkpoint: str | Path, out_dir: str | Path, *, merge: boo
                 shutil.copy2(source / TOKEN_MAP_FILE, out / TOKEN_MAP_FILE)
         else:
             for item in source.iterdir():
-                if item.is_file() and item.name not in TRAINING_STATE and not item.name.startswith("rng_state"):
+                if item.is_file() and not is_training_state(item.name):
                     shutil.copy2(item, out / item.name)
         tokenizer_source = source if (source / "tokenizer_config.json").is_file() else Path(base)
         load_tokenizer(str(tokenizer_source)).save_pretrained(str(out))
