@@ -19,8 +19,8 @@ from rlvr.cli_runner import ROOT, run_script
 from rlvr.generation.client import ChatClient, RequestFailed
 from rlvr.generation.writer import read_done, read_rows
 from tests.helpers.cli import cli_env
+from tests.helpers.net import free_port
 from tests.helpers.serve import served_tiny_model
-from tests.helpers.vllm_env import free_port
 
 SCRIPT = "exp/generate.py"
 SECRET = "sk-test-never-written-7f3a"
@@ -71,6 +71,29 @@ def test_generate_writes_every_row_with_scores(server, cache_dir: Path, tmp_path
     again = run_script(args, script=SCRIPT, env=env(cache_dir), timeout=300)  # complete: nothing to do
     assert again.returncode == 0 and "0 to sample" in again.stdout + again.stderr
     assert len(read_rows(out)) == 12
+
+
+@pytest.mark.slow
+def test_dataset_columns_named_like_the_resume_keys_do_not_break_resume(
+    server, cache_dir: Path, tmp_path: Path
+) -> None:
+    """A local dataset with its own ``id``, ``index``, ``split`` and ``model`` columns: the second run samples
+    nothing (the resume keys are ours), and the dataset's values are kept as ``data_<name>``."""
+    data = tmp_path / "data.jsonl"
+    rows = [{"problem": f"{a}+3", "answer": str(a + 3), "id": f"q{a}", "index": 100 + a, "split": "x", "model": "m"}
+            for a in range(3)]  # fmt: skip
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out = tmp_path / "samples.jsonl"
+    dataset = ["dataset=deepscaler", f"dataset.path={data}", "dataset.eval_size=0", "generate.max_prompts=3"]
+    args = overrides(server, out, *dataset)
+    for expected in ("3 to sample", "0 to sample"):
+        proc = run_script(args, script=SCRIPT, env=env(cache_dir), timeout=300)
+        assert proc.returncode == 0 and expected in proc.stdout + proc.stderr, proc.stdout[-3000:] + proc.stderr[-3000:]
+    written = read_rows(out)
+    assert len(written) == 3 and sorted(r["index"] for r in written) == [0, 1, 2]
+    assert sorted(r["data_id"] for r in written) == ["q0", "q1", "q2"]
+    assert {r["data_model"] for r in written} == {"m"} and {r["model"] for r in written} == {server.model}
+    assert sorted(r["data_index"] for r in written) == [100, 101, 102] and {r["split"] for r in written} == {"train"}
 
 
 @pytest.mark.slow

@@ -41,6 +41,19 @@ def row_id(split: str, index: int, prompt: Any) -> str:
     return f"{split}-{index}-{digest}"
 
 
+# The keys a resume matches rows on (with the row's dataset index and split, and the serving model).
+RECORD_KEYS = ("id", "split", "index", "model")
+DATA_PREFIX = "data_"
+
+
+def record(rid: str, split: str, index: int, model: str, row: dict[str, Any], result: dict[str, Any]) -> dict:
+    """One output row: the resume keys, the dataset's columns, the samples. A dataset column named like a resume
+    key (an ``id`` or ``index`` of its own) is kept as ``data_<name>``: it must never replace the key a rerun
+    matches on."""
+    data = {(DATA_PREFIX + k if k in RECORD_KEYS else k): v for k, v in row.items()}
+    return {**data, **result, "id": rid, "split": split, "index": index, "model": model}
+
+
 def load_prompts(cfg: GenerateConfig) -> list[dict[str, Any]]:
     from rlvr.data.loading import load_datasets
 
@@ -110,6 +123,11 @@ def generate(cfg: GenerateConfig) -> dict[str, Any]:
     jsonl, parquet = output_paths(cfg)
     model = g.model or str(cfg.model.name_or_path)
     rows = load_prompts(cfg)
+    renamed = sorted(set(RECORD_KEYS) & set(rows[0]))
+    if renamed:
+        logger.info(
+            f"generate: the dataset's own {renamed} columns are written as {[DATA_PREFIX + k for k in renamed]}"
+        )
     done = read_done(jsonl)
     todo = []
     for index, row in enumerate(rows):
@@ -151,7 +169,7 @@ def generate(cfg: GenerateConfig) -> dict[str, Any]:
                     errors.append(str(err))
                     logger.error(f"prompt {rid}: {err}")
                     continue
-                out = {"id": rid, "split": g.split, "index": index, "model": model, **row, **result}
+                out = record(rid, g.split, index, model, row, result)
                 if scorer is not None:
                     out.update(scorer(row, result["completions"]))
                 writer.write(json.loads(json.dumps(out, default=str)))
