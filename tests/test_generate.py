@@ -138,6 +138,9 @@ def test_generate_bad_input_is_one_line(tmp_path: Path) -> None:
 
 
 # --------------------------------------------------------------------------------------------- retries and backoff
+TORN = -1  # in a script: a reply that stops mid-body
+
+
 class Scripted(BaseHTTPRequestHandler):
     """Answers each POST with the next scripted status (200 after the script ends)."""
 
@@ -148,6 +151,15 @@ class Scripted(BaseHTTPRequestHandler):
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         type(self).seen.append({"body": body, "auth": self.headers.get("Authorization")})
         status = type(self).script.pop(0) if type(self).script else 200
+        if status == TORN:  # a 200 whose body is cut off: the connection drops before Content-Length bytes came
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", "400")
+            self.end_headers()
+            self.wfile.write(b'{"choices": [{"index": 0, "mess')
+            self.wfile.flush()
+            self.close_connection = True
+            return
         if status == 200:
             reply = {
                 "choices": [{"index": 0, "message": {"content": "\\boxed{3}"}, "finish_reason": "stop"}],
@@ -188,6 +200,15 @@ def test_client_retries_5xx_and_429_then_succeeds(scripted: str, monkeypatch: py
     assert reply.choices[0].text == "\\boxed{3}" and reply.prompt_tokens == 5 and reply.completion_tokens == 4
     assert Scripted.seen[-1]["body"]["n"] == 2 and Scripted.seen[-1]["body"]["model"] == "m"
     assert Scripted.seen[-1]["auth"] == "Bearer k-123"
+
+
+def test_client_retries_a_reply_cut_off_mid_body(scripted: str) -> None:
+    """A dropped connection mid-body (``http.client.IncompleteRead``) is retried like any transient failure."""
+    Scripted.script = [TORN, TORN]
+    client = ChatClient(scripted, "m", api_key_env=None, max_retries=3, backoff=0.01)
+    reply = client.chat([{"role": "user", "content": "1+2"}], n=1, max_tokens=8)
+    assert client.retries == 2 and len(Scripted.seen) == 3
+    assert reply.choices[0].text == "\\boxed{3}"
 
 
 def test_client_gives_up_after_retries_and_not_on_400(scripted: str) -> None:

@@ -7,6 +7,7 @@ from the environment variable the config names and sent only as the ``Authorizat
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import random
@@ -86,7 +87,8 @@ class ChatClient:
                 if err.code not in RETRY_STATUS:
                     raise RequestFailed(last) from None
                 retry_after = err.headers.get("Retry-After") if err.headers else None
-            except (urllib.error.URLError, ConnectionError, TimeoutError, OSError) as err:
+            # HTTPException: a reply cut off mid-body (IncompleteRead) or a malformed status line
+            except (urllib.error.URLError, ConnectionError, TimeoutError, OSError, http.client.HTTPException) as err:
                 reason = getattr(err, "reason", err)
                 last = f"{type(err).__name__} from {self.url}: {reason}"
             except json.JSONDecodeError as err:
