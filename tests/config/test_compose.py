@@ -111,7 +111,10 @@ def test_experiment_presets_override_top_level_keys_and_groups() -> None:
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        (["replay=ucb", "replay.ratio_schedule=linear", "replay.ratio_start=2"], "replay.ratio_start must be in \\[0, 1\\]"),
+        (
+            ["replay=ucb", "replay.ratio_schedule=linear", "replay.ratio_start=2"],
+            "replay.ratio_start must be in \\[0, 1\\]",
+        ),
         (["replay=ucb", "replay.sampling=greedy"], "replay.sampling: 'greedy' is not one of ucb, proportional"),
         (["replay=ucb", "replay.ratio_points=[[0,1.5]]"], "replay.ratio_points: each point"),
         (["replay=skip", "replay.skip.explore_solved=1.5"], "replay.skip.explore_solved must be in \\[0, 1\\]"),
@@ -128,6 +131,16 @@ def test_experiment_presets_override_top_level_keys_and_groups() -> None:
         (["callbacks.eval_on_save=submitit"], "callbacks.eval_on_save: 'submitit' is not one of none, inline, slurm"),
         (["callbacks.eval_overrides=['checkpoints=all']"], "callbacks.eval_overrides: 'checkpoints=all'"),
         (["callbacks.eval_overrides=['eval.n_samples']"], "callbacks.eval_overrides: 'eval.n_samples'"),
+        (["dataset.path=/data/mine.jsonl"], "dataset.path=/data/mine.jsonl and dataset.generator=arith exclude each"),
+        (
+            ["model.reasoning_vocab.size=8", "training.use_transformers_continuous_batching=true"],
+            "model.reasoning_vocab with training.use_transformers_continuous_batching",
+        ),
+        (
+            ["model.reasoning_vocab.size=8", "training.use_transformers_paged=true"],
+            "model.reasoning_vocab with training.use_transformers_continuous_batching \\(or use_transformers_paged",
+        ),
+        (["replay=refill", "training.scale_rewards=batch"], "replay.refill with training.scale_rewards=batch"),
     ],
 )
 def test_bad_values_fail_when_the_config_is_converted_naming_the_key(overrides: list[str], message: str) -> None:

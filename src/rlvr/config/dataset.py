@@ -64,6 +64,12 @@ class DatasetConfig:
             )
         if self.eval_size < 0:
             raise UserError(f"dataset.eval_size must be >= 0, got {self.eval_size}")
+        if self.generator and self.path and not self.sources:
+            raise UserError(
+                f"dataset.path={self.path} and dataset.generator={self.generator} exclude each other: rows come from "
+                "one of them. To train on the file add dataset.generator=null (or start from a file preset such as "
+                "dataset=deepscaler)"
+            )
         if self.max_train_samples is not None and self.max_train_samples < 1:
             raise UserError(f"dataset.max_train_samples must be >= 1 or null, got {self.max_train_samples}")
         if self.max_prompt_length is not None and self.max_prompt_length < 1:

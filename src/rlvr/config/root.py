@@ -57,6 +57,18 @@ class RootConfig:
             raise UserError("callbacks.push_revisions=true needs training.hub_model_id (the hub repo to push to)")
         self.objective.check_with(int(self.training.num_generations or 8), float(self.training.beta or 0.0))
         eval_dataset_config(self.eval)  # an unknown eval.dataset preset or a bad override fails here
+        if self.model.reasoning_vocab.enabled and (
+            self.training.use_transformers_continuous_batching or self.training.use_transformers_paged
+        ):
+            raise UserError(
+                "model.reasoning_vocab with training.use_transformers_continuous_batching (or use_transformers_paged): "
+                "TRL's continuous-batching generation bypasses the thinking mask; turn it off"
+            )
+        if self.replay.refill.enabled and str(self.training.scale_rewards).lower() == "batch":
+            raise UserError(
+                "replay.refill with training.scale_rewards=batch: each refill round would be scaled by its own "
+                "batch's std, so the joined batch mixes advantage scales; use scale_rewards=group (or none)"
+            )
         if self.model.reasoning_vocab.enabled and self.training.use_vllm and self.training.vllm_mode != "colocate":
             raise UserError(
                 "model.reasoning_vocab with training.use_vllm=true needs training.vllm_mode=colocate: the thinking "
