@@ -8,9 +8,13 @@ model), it masks exactly as :class:`~rlvr.vocab.thinking.ThinkingLogitsProcessor
 ``generate``, with the same tracker; otherwise it changes nothing.
 
 vLLM keeps a persistent batch: requests are added, removed and moved between row indices, and each added request
-carries a live reference to its list of output tokens. Before each forward pass :meth:`update_state` applies those
-changes and advances each row's tracker state over the tokens it has not read yet (O(1) per new token); ``apply``
-then masks the rows' logits. vLLM's ``processed_logprobs`` (which TRL asks for, for its importance-sampling
+carries a live reference to its list of output tokens. :meth:`update_state` applies those changes before each
+forward pass; ``apply`` advances each row's tracker state over the output tokens it has not read yet (O(1) per new
+token), then masks the rows' logits. The tokens are read in ``apply``, not in ``update_state``, because of async
+scheduling (on by default on CUDA, off in the CPU build): there the previous step's token is still a ``-1``
+placeholder when ``update_state`` runs, and vLLM writes the real id into the list (``InputBatch.
+update_async_output_token_ids``, called by the model runner's ``_sample``) just before the logits processors run.
+A row never reads past a placeholder, so both call orders give the same states (``tests/vllm/test_mask_order.py``). vLLM's ``processed_logprobs`` (which TRL asks for, for its importance-sampling
 correction) are computed after the processors, so they are log-probs of the masked distribution, the ones the
 trainer computes (``rlvr.vocab.restriction``).
 """
@@ -50,7 +54,7 @@ class ThinkingMaskVLLM(LogitsProcessor):
         if self.mask is None:
             return
         tracker = self.mask.tracker
-        if batch_update is not None:
+        if batch_update is not None:  # removed, added, moved: the order vLLM's BatchUpdate prescribes
             for index in batch_update.removed:
                 self.rows.pop(index, None)
             for index, _params, prompt, output in batch_update.added:
@@ -61,15 +65,21 @@ class ThinkingMaskVLLM(LogitsProcessor):
                     self.rows[b] = row_a
                 if direction == MoveDirectionality.SWAP and row_b is not None:
                     self.rows[a] = row_b
+
+    def _read_new_tokens(self) -> None:
+        """Advance each row over the output tokens it has not read, stopping at the first placeholder (-1)."""
+        step = self.mask.tracker.step
         for row in self.rows.values():
             state, seen, output = row
-            for token in output[seen:]:
-                state = tracker.step(state, token)
-            row[0], row[1] = state, len(output)
+            while seen < len(output) and (token := output[seen]) >= 0:
+                state = step(state, token)
+                seen += 1
+            row[0], row[1] = state, seen
 
     def apply(self, logits: th.Tensor) -> th.Tensor:
         if self.mask is None or not self.rows:
             return logits
+        self._read_new_tokens()
         initial = self.mask.tracker.initial
         states = [self.rows[i][0] if i in self.rows else initial for i in range(logits.shape[0])]
         return self.mask.mask_scores(states, logits)
