@@ -9,9 +9,11 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch as th
 
 from rlvr.cli_runner import ROOT
 from tests.helpers.cli import FAST, cli_env, run_cli
+from tests.helpers.net import free_port
 
 SCRIPT = "exp/evaluate.py"
 SAMPLING = ["eval.n_samples=4", "eval.k_values=[1,4]", "eval.max_samples=8", "model.tiny.warmup_steps=20"]
@@ -131,7 +133,7 @@ def test_accelerate_launch_shards_problems_and_matches_one_process(
     args = [f"model.name_or_path={run_dir / 'model'}", *SAMPLING]
     assert_ok(run_cli([*args, f"output_dir={tmp_path / 'one'}"], cache_dir, script=SCRIPT))
     cmd = [sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(ROOT / "conf/accelerate/ddp.yaml")]
-    cmd += ["--num_processes", "2", "--main_process_port", "29533", str(ROOT / SCRIPT), *args]
+    cmd += ["--num_processes", "2", "--main_process_port", str(free_port()), str(ROOT / SCRIPT), *args]
     cmd += [f"output_dir={tmp_path / 'two'}"]
     env = cli_env(cache_dir, OMP_NUM_THREADS="1")
     assert_ok(subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600))
@@ -140,3 +142,55 @@ def test_accelerate_launch_shards_problems_and_matches_one_process(
     for key in ("greedy", "greedy_mean_tokens", "greedy_truncation_rate"):
         assert two["metrics"][key] == one["metrics"][key], key
     check_metrics(two["metrics"])
+
+
+@pytest.mark.slow
+def test_a_reasoning_vocabulary_model_is_masked_and_read_as_in_training(
+    run_dir: Path, cache_dir: Path, tmp_path: Path
+) -> None:
+    """A model whose reasoning copies outscore their sources (copy rows x1.01, tied): with ``{``/``}`` as the
+    thinking tags, greedy decoding writes copies inside ``\\boxed{...}``. The transformers backend must mask them
+    outside thinking and read them as their sources, as training's evaluation does: the completions are then the
+    plain model's, where a plain ``tokenizer.decode`` would drop every copy (``\\boxed{}``)."""
+    from transformers import AutoModelForCausalLM
+
+    from rlvr.config.model import ReasoningVocabConfig
+    from rlvr.evaluation.offline import generate, thinking_generation
+    from rlvr.models import load_tokenizer
+    from rlvr.tiny_model import format_prompt
+    from rlvr.vocab import build_token_map, extend_model
+
+    plain_dir, vocab_dir = run_dir / "model", tmp_path / "vocab_model"
+    tok = load_tokenizer(str(plain_dir))
+    model = AutoModelForCausalLM.from_pretrained(plain_dir)
+    cfg = ReasoningVocabConfig(size=-1, init="all", think_open="{", think_close="}")
+    tm = build_token_map(cfg, len(tok), tok)
+    extend_model(model, tm)
+    with th.no_grad():
+        model.get_input_embeddings().weight[tm.base_vocab_size :] *= 1.01
+    model.save_pretrained(vocab_dir)
+    tok.save_pretrained(vocab_dir)
+    tm.save(vocab_dir)
+
+    prompts = [format_prompt(f"{a}+{b}", "") for a, b in ((12, 34), (47, 38), (5, 61), (70, 19), (33, 33), (8, 9))]
+    plain = [g[0].text for g in generate(AutoModelForCausalLM.from_pretrained(plain_dir), tok, prompts, 14, 8)]
+    processors, decode = thinking_generation(str(vocab_dir), tok)
+    assert processors and decode
+    masked = [
+        g[0].text for g in generate(model.eval(), tok, prompts, 14, 8, logits_processors=processors, decode=decode)
+    ]
+    raw = [g[0].text for g in generate(model.eval(), tok, prompts, 14, 8, logits_processors=processors)]
+    assert raw != plain, "no copy was written: the check below would prove nothing"
+    assert sum(m == p for m, p in zip(masked, plain, strict=True)) >= len(prompts) - 1, (masked, plain)
+
+    reports = {}
+    for name, path in (("plain", plain_dir), ("vocab", vocab_dir)):
+        out = tmp_path / f"eval_{name}"
+        proc = run_cli(
+            [f"model.name_or_path={path}", "eval.n_samples=0", f"output_dir={out}"], cache_dir, script=SCRIPT
+        )
+        assert_ok(proc)
+        reports[name] = json.loads((out / "eval.json").read_text())["metrics"]
+    assert "generating under the thinking mask" in proc.stdout + proc.stderr
+    assert abs(reports["vocab"]["greedy"] - reports["plain"]["greedy"]) <= 1 / 8 + 1e-9, reports
+    assert abs(reports["vocab"]["greedy_mean_tokens"] - reports["plain"]["greedy_mean_tokens"]) <= 1.0, reports

@@ -79,9 +79,15 @@ def generate(
     n: int = 1,
     sampling: dict[str, Any] | None = None,
     chat_template_kwargs: dict[str, Any] | None = None,
+    logits_processors: list[Any] | None = None,
+    decode: Callable[[list[int]], str] | None = None,
 ) -> list[list[Completion]]:
     """``n`` completions per chat prompt (greedy when ``sampling`` is None), batched: about ``batch_size``
-    sequences per ``generate`` call. A completion is its text up to the first stop token (the tokenizer's EOS)."""
+    sequences per ``generate`` call. A completion is its text up to the first stop token (the tokenizer's EOS).
+    ``logits_processors`` apply to every call (each ``reset()`` first); ``decode`` turns a completion's ids into
+    text (default: the tokenizer's decode without special tokens)."""
+    from transformers import LogitsProcessorList
+
     side = tokenizer.padding_side
     tokenizer.padding_side = "left"
     stops = [tokenizer.eos_token_id]
@@ -98,8 +104,13 @@ def generate(
                 for p in prompts[i : i + per_call]
             ]
             enc = tokenizer(chunk, return_tensors="pt", padding=True, add_special_tokens=False).to(device)
+            for proc in logits_processors or []:
+                if hasattr(proc, "reset"):
+                    proc.reset()
+            extra = {"logits_processor": LogitsProcessorList(logits_processors)} if logits_processors else {}
             ids = model.generate(
                 **enc,
+                **extra,
                 max_new_tokens=max_new_tokens,
                 num_return_sequences=n,
                 pad_token_id=tokenizer.pad_token_id,
@@ -113,7 +124,8 @@ def generate(
                     cut = next((t for t, tok in enumerate(row) if tok in stops), None)
                     if cut is not None:
                         row = row[: cut + 1]
-                    group.append(Completion(tokenizer.decode(row, skip_special_tokens=True), len(row), cut is None))
+                    text = decode(row) if decode else tokenizer.decode(row, skip_special_tokens=True)
+                    group.append(Completion(text, len(row), cut is None))
                 out.append(group)
     finally:
         tokenizer.padding_side = side
@@ -129,16 +141,36 @@ def _scores(rows: list[dict[str, Any]], texts: list[str], score: Any, threshold:
 Generate = Callable[[list[Any], int, "dict[str, Any] | None"], list[list[Completion]]]
 
 
-def transformers_generator(model: Any, tokenizer: Any, cfg: EvaluateConfig) -> Generate:
-    """``gen(prompts, n, sampling)`` with transformers ``generate`` (``sampling`` None: greedy)."""
+def transformers_generator(model: Any, tokenizer: Any, cfg: EvaluateConfig, model_dir: str | None = None) -> Generate:
+    """``gen(prompts, n, sampling)`` with transformers ``generate`` (``sampling`` None: greedy). A reasoning-
+    vocabulary model (``model_dir`` holds a token map) samples under the thinking mask and its completions read
+    reasoning tokens as their sources, exactly as in training."""
     ev = cfg.eval
     max_new = ev.max_new_tokens or cfg.model.generation_kwargs.max_new_tokens
     kwargs = cfg.training.chat_template_kwargs if isinstance(cfg.training.chat_template_kwargs, dict) else None
+    processors, decode = thinking_generation(model_dir, tokenizer)
 
     def gen(prompts: list[Any], n: int, sampling: dict[str, Any] | None) -> list[list[Completion]]:
-        return generate(model, tokenizer, prompts, max_new, ev.batch_size, n, sampling, kwargs)
+        return generate(model, tokenizer, prompts, max_new, ev.batch_size, n, sampling, kwargs, processors, decode)
 
     return gen
+
+
+def thinking_generation(
+    model_dir: str | None, tokenizer: Any
+) -> tuple[list[Any] | None, Callable[[list[int]], str] | None]:
+    """``(logits_processors, decode)`` for a model directory with a reasoning token map, else ``(None, None)``."""
+    if model_dir is None or not Path(model_dir).is_dir():
+        return None, None
+    from rlvr.vocab.text import decode_mapped
+    from rlvr.vocab.thinking import ThinkingLogitsProcessor
+    from rlvr.vocab.token_map import TokenMap
+
+    token_map = TokenMap.load(model_dir)
+    if token_map is None:
+        return None, None
+    logger.info(f"{model_dir}: reasoning vocabulary ({token_map.size} tokens): generating under the thinking mask")
+    return [ThinkingLogitsProcessor(token_map, tokenizer)], lambda ids: decode_mapped(tokenizer, ids, token_map)
 
 
 def sampling_settings(cfg: EvaluateConfig) -> dict[str, Any]:
@@ -235,7 +267,7 @@ def evaluate(cfg: EvaluateConfig, raw_config: dict[str, Any] | None = None) -> d
             gen, tok, release = vllm_generator(target, cfg)
         else:
             model, tok = load_policy(target, cfg, state.device)
-            gen, release = transformers_generator(model, tok, cfg), None
+            gen, release = transformers_generator(model, tok, cfg, target.path), None
         if rows is None:
             rows = held_out_rows(cfg, tok)
         mine = list(range(rank, len(rows), world))
