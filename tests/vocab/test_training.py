@@ -91,24 +91,59 @@ def test_usage_metrics_every_step_and_nothing_outside_thinking(vocab_run: Path) 
     assert samples and any("⟨" in s["completion"] and s["reasoning_tokens"] > 0 for s in samples)
 
 
-@pytest.mark.slow
-def test_rewards_and_evaluation_read_reasoning_tokens_as_their_source(cache_dir: Path, tmp_path: Path) -> None:
-    """The built trainer's text hooks, which TRL's reward call and the held-out evaluation go through."""
+@pytest.fixture(scope="module")
+def prepared(cache_dir: Path, tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
+    """A built (untrained) reasoning-vocabulary trainer, in this process."""
     from rlvr import api
 
-    session = api.prepare(api.compose([*RUN, *VOCAB]), tmp_path / "run")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("RLVR_CACHE_DIR", str(cache_dir))
+    session = api.prepare(api.compose([*RUN, *VOCAB]), tmp_path_factory.mktemp("prepared") / "run")
+    yield session
+    session.close()
+    mp.undo()
+
+
+@pytest.mark.slow
+def test_completion_entropies_run_in_micro_batches(prepared) -> None:  # noqa: ANN001
+    """The usage metrics' entropy pass over a generation batch goes through the model in micro-batches of the
+    per-device batch size, as TRL's log-prob passes do, with the same values as one pass over the whole batch."""
+    trainer, tok = prepared.trainer, prepared.tokenizer
+    rows = 40
+    prompt = tok(["12+34"] * rows, return_tensors="pt", add_special_tokens=False)
+    completion = tok(["<think>4</think>\\boxed{46}"] * rows, return_tensors="pt", add_special_tokens=False)
+    output = {"prompt_ids": prompt["input_ids"], "prompt_mask": prompt["attention_mask"]}
+    output |= {"completion_ids": completion["input_ids"], "completion_mask": completion["attention_mask"]}
+    seen: list[int] = []
+    hook = trainer.model.register_forward_pre_hook(lambda _m, _a, kw: seen.append(kw["input_ids"].size(0)),
+                                                   with_kwargs=True)  # fmt: skip
     try:
-        trainer, tok = session.trainer, session.tokenizer
-        ids = tok.encode("\\boxed{42}", add_special_tokens=False)
-        copies = [i + 100 if k % 2 else i for k, i in enumerate(ids)]  # every other token a reasoning copy
-        assert trainer.decode_completion(copies) == "\\boxed{42}"
-        assert tok.decode(copies, skip_special_tokens=True) != "\\boxed{42}"  # what unmapped decoding would give
-        chat = [[{"role": "assistant", "content": tok.decode(copies, skip_special_tokens=True)}]]
-        assert trainer.reward_completions(chat, [copies]) == [[{"role": "assistant", "content": "\\boxed{42}"}]]
-        assert trainer.reward_completions(["x"], [copies]) == ["\\boxed{42}"]
-        assert trainer.ref_model is None  # beta 0 here; the vocab_run fixture trains with a reference model
+        chunked = trainer.completion_entropies(output)
     finally:
-        session.close()
+        hook.remove()
+    micro = trainer.args.per_device_train_batch_size
+    assert micro < rows and seen and max(seen) <= micro and sum(seen) == rows, (seen, micro)
+    ids = th.cat([output["prompt_ids"], output["completion_ids"]], dim=1)
+    mask = th.cat([output["prompt_mask"], output["completion_mask"]], dim=1)
+    with th.no_grad():
+        whole = trainer.per_token_logps_and_entropies(
+            trainer.model, ids, mask, completion["input_ids"].size(1), batch_size=rows, compute_entropy=True
+        )[1]
+    th.testing.assert_close(chunked, whole, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.slow
+def test_rewards_and_evaluation_read_reasoning_tokens_as_their_source(prepared) -> None:  # noqa: ANN001
+    """The built trainer's text hooks, which TRL's reward call and the held-out evaluation go through."""
+    trainer, tok = prepared.trainer, prepared.tokenizer
+    ids = tok.encode("\\boxed{42}", add_special_tokens=False)
+    copies = [i + 100 if k % 2 else i for k, i in enumerate(ids)]  # every other token a reasoning copy
+    assert trainer.decode_completion(copies) == "\\boxed{42}"
+    assert tok.decode(copies, skip_special_tokens=True) != "\\boxed{42}"  # what unmapped decoding would give
+    chat = [[{"role": "assistant", "content": tok.decode(copies, skip_special_tokens=True)}]]
+    assert trainer.reward_completions(chat, [copies]) == [[{"role": "assistant", "content": "\\boxed{42}"}]]
+    assert trainer.reward_completions(["x"], [copies]) == ["\\boxed{42}"]
+    assert trainer.ref_model is None  # beta 0 here; the vocab_run fixture trains with a reference model
 
 
 @pytest.mark.slow
@@ -181,7 +216,7 @@ def test_two_processes_train_under_the_mask(cache_dir: Path, tmp_path: Path) -> 
     run_dir = tmp_path / "ddp"
     overrides = [*RUN, *VOCAB, *SHAPED, "training.per_device_train_batch_size=8", "training.max_steps=2"]
     overrides += ["training.save_steps=2", "training.beta=0.04", "training.num_iterations=2", "eval.enabled=false"]
-    proc = run_accelerate([*overrides, f"hydra.run.dir={run_dir}"], cache_dir, port=29537)
+    proc = run_accelerate([*overrides, f"hydra.run.dir={run_dir}"], cache_dir)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
     assert json.loads((run_dir / "summary.json").read_text())["steps"] == 2
     steps = [r for r in records(run_dir) if "loss" in r]

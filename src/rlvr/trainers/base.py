@@ -271,6 +271,11 @@ class RLVRTrainer(GRPOTrainer):
         """The values recorded for metric ``name`` since the last log."""
         return list(self._metrics[mode].get(name, []))
 
+    def micro_batch_size(self, training: bool) -> int:
+        """The rows per forward pass in TRL's log-prob passes (the per-device train or eval batch size)."""
+        args = self.args
+        return int(args.per_device_train_batch_size if training else args.per_device_eval_batch_size)
+
     def per_token_logps_and_entropies(
         self, model: th.nn.Module, input_ids: th.Tensor, attention_mask: th.Tensor, logits_to_keep: int, **kwargs: Any
     ) -> tuple[th.Tensor, th.Tensor | None, th.Tensor | None]:

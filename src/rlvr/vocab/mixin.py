@@ -88,7 +88,7 @@ class ReasoningVocabMixin(RLVRTrainer):
         ids, mask = output["completion_ids"], output["completion_mask"]
         usage = reasoning_usage(
             ids, mask, output["prompt_ids"], self.token_map, self.thinking_processor.tracker,
-            entropies=self.completion_entropies(output) if self.log_entropy else None,
+            entropies=self.completion_entropies(output, training) if self.log_entropy else None,
             prompt_mask=output.get("prompt_mask"),
         )  # fmt: skip
         mode = "train" if training else "eval"
@@ -100,13 +100,16 @@ class ReasoningVocabMixin(RLVRTrainer):
         return output
 
     @th.no_grad()
-    def completion_entropies(self, output: dict[str, Any]) -> th.Tensor:
-        """(B, T) entropy of the policy's next-token distribution at every completion position (no-grad forward)."""
+    def completion_entropies(self, output: dict[str, Any], training: bool = True) -> th.Tensor:
+        """(B, T) entropy of the policy's next-token distribution at every completion position (no-grad forward,
+        in micro-batches of the size TRL's own log-prob passes use: a whole generation batch at once would not fit
+        in GPU memory at real batch sizes)."""
         ids = th.cat([output["prompt_ids"], output["completion_ids"]], dim=1)
         mask = th.cat([output["prompt_mask"], output["completion_mask"]], dim=1)
         _, entropies, _ = self.per_token_logps_and_entropies(
-            self.model, ids, mask, output["completion_ids"].size(1), compute_entropy=True
-        )
+            self.model, ids, mask, output["completion_ids"].size(1), batch_size=self.micro_batch_size(training),
+            compute_entropy=True,
+        )  # fmt: skip
         return entropies
 
     def logging_every(self) -> int:
