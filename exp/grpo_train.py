@@ -19,7 +19,7 @@ from hydra.types import RunMode
 from loguru import logger
 from omegaconf import DictConfig
 
-from rlvr.cli import help_text, override_error
+from rlvr.cli import help_text, override_error, run_dir_error
 from rlvr.config import register_configs, to_typed
 from rlvr.credentials import load_dotenv, redact_overrides, scrub_hydra_output
 from rlvr.errors import UserError
@@ -60,7 +60,9 @@ if __name__ == "__main__":
     if "--help" in sys.argv[1:] or "-h" in sys.argv[1:]:
         print(help_text())
         sys.exit(0)
-    if message := override_error([a for a in sys.argv[1:] if not a.startswith("-")]):
+    overrides = [a for a in sys.argv[1:] if not a.startswith("-")]
+    multirun = any(a in ("-m", "--multirun") for a in sys.argv[1:])
+    if message := override_error(overrides) or (None if multirun else run_dir_error(overrides)):
         logger.error(f"error: {message}")
         sys.exit(2)
     main()

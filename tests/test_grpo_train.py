@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -175,6 +176,53 @@ def test_hub_model_and_dataset_presets_load_local_copies(
     assert summary["eval_after"]["n"] == 12  # eval carved out of the train split: 60 rows // 5
 
 
+def one_error(proc, message: str) -> None:  # noqa: ANN001
+    """Exit 2 with exactly one error line, holding ``message``, and no traceback."""
+    output = proc.stdout + proc.stderr
+    errors = [line for line in output.splitlines() if "| ERROR" in line]
+    assert proc.returncode == 2 and len(errors) == 1 and message in errors[0], output[-3000:]
+    assert "Traceback" not in output
+
+
+def test_a_run_directory_holds_one_run(tmp_path: Path, cache_dir: Path) -> None:
+    """A second run into a finished run's directory is refused before Hydra rewrites ``.hydra/``; resuming a
+    finished run does nothing; a run stopped after its last checkpoint (before its summary) finishes without
+    training a step more; directories that cannot hold a run and resume paths that are not checkpoints are one
+    line each, before anything heavy."""
+    run_dir = tmp_path / "run"
+    first = [*FAST, f"hydra.run.dir={run_dir}", "eval.before=false"]
+    assert_ok(run_cli(first, cache_dir))
+    kept = {p: p.read_bytes() for p in [run_dir / ".hydra" / "config.yaml", run_dir / "summary.json"]}
+    kept[run_dir / "metrics.jsonl"] = (run_dir / "metrics.jsonl").read_bytes()
+
+    one_error(run_cli([*first, "seed=1"], cache_dir), f"{run_dir} holds another run (summary.json, metrics.jsonl")
+    assert all(p.read_bytes() == data for p, data in kept.items()), "the first run's files changed"
+
+    again = run_cli([*first, "training.resume_from_checkpoint=auto"], cache_dir)  # a requeued job that had ended
+    assert_ok(again)
+    assert "the run finished at step 2 (summary.json, model/): nothing to do" in again.stdout + again.stderr
+    assert all(p.read_bytes() == data for p, data in kept.items() if p.suffix != ".yaml")  # Hydra notes the resume
+    assert sorted(p.name for p in run_dir.glob("checkpoint-*")) == ["checkpoint-2"]
+
+    (run_dir / "summary.json").unlink()  # stopped after checkpoint-2, before the summary (a time limit in eval)
+    shutil.rmtree(run_dir / "model")
+    finish = run_cli([*first, "training.resume_from_checkpoint=auto"], cache_dir)
+    assert_ok(finish)
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["steps"] == 2 and summary["resumed_from"] == str(run_dir / "checkpoint-2")
+    assert summary["eval_after"]["n"] == 16 and (run_dir / "model" / "config.json").exists()
+    assert sorted(p.name for p in run_dir.glob("checkpoint-*")) == ["checkpoint-2"]  # no step 3
+    assert [r["step"] for r in read_jsonl(run_dir / "metrics.jsonl") if "loss" in r] == [1, 2]
+    assert summary["generated_tokens"] == json.loads(kept[run_dir / "summary.json"])["generated_tokens"]
+
+    afile = tmp_path / "a_file"
+    afile.write_text("")
+    one_error(run_cli([*FAST, f"hydra.run.dir={afile}"], cache_dir), f"hydra.run.dir={afile}: cannot create it")
+    one_error(run_cli([*FAST, f"hydra.run.dir={afile}/run"], cache_dir), f"hydra.run.dir={afile}/run: cannot create")
+    not_checkpoint = [*FAST, f"hydra.run.dir={tmp_path / 'other'}", f"training.resume_from_checkpoint={run_dir}"]
+    one_error(run_cli(not_checkpoint, cache_dir), f"training.resume_from_checkpoint: {run_dir} is not a checkpoint")
+
+
 BAD_INPUTS = [
     (["dataset=deepscaler", "dataset.path=/nonexistent/data.parquet"], "dataset.path"),
     (["dataset=deepscaler", "dataset.path={data}", "dataset.answer_column=final"], "dataset.answer_column"),
@@ -193,6 +241,7 @@ BAD_INPUTS = [
     (["dataset.generator=null", "dataset.path={empty}"], "is empty"),
     (["dataset.generator=null", "dataset.path={broken}"], "broken.jsonl line 2 is not valid JSON"),
     (["model.name_or_path={empty_dir}"], "has no config.json"),
+    (["dataset.path={data}"], "and dataset.generator=arith exclude each other"),
 ]
 
 

@@ -160,11 +160,76 @@ def resolve_resume(value: object, run_dir: Path) -> str | None:
             return None
         logger.info(f"resume_from_checkpoint=auto: resuming from {last}")
         return str(last)
-    if not Path(str(value)).is_dir():
-        raise UserError(f"training.resume_from_checkpoint: {value} is not a checkpoint directory")
+    check_checkpoint_dir(value)
     if not is_complete(Path(str(value))):
         logger.warning(
             f"training.resume_from_checkpoint: {value} has no {COMPLETE_FILE}: it may be incomplete "
             "(a process stopped while writing it, or written before rlvr marked complete checkpoints)"
         )
     return str(value)
+
+
+def resume_requested(value: object) -> bool:
+    """Whether ``training.resume_from_checkpoint`` asks to continue a run (``auto``, ``true`` or a path)."""
+    return value not in OFF
+
+
+def check_checkpoint_dir(value: object) -> Path:
+    """``training.resume_from_checkpoint=<path>`` must name a checkpoint folder (one with ``trainer_state.json``):
+    one line naming the key otherwise, before the model loads."""
+    path = Path(str(value)).expanduser()
+    if not path.is_dir():
+        raise UserError(f"training.resume_from_checkpoint: {value} is not a checkpoint directory")
+    if not (path / "trainer_state.json").is_file():
+        raise UserError(
+            f"training.resume_from_checkpoint: {value} is not a checkpoint (no trainer_state.json): name a "
+            "checkpoint-<step> folder of a run, or use auto with that run's directory"
+        )
+    return path
+
+
+def earlier_run(run_dir: Path) -> list[str]:
+    """What an earlier run left in ``run_dir`` that a new run would overwrite or mix with: its summary, metrics,
+    training checkpoints and final model (``.hydra/`` and ``train.log`` are not counted)."""
+    run_dir = Path(run_dir)
+    names = [n for n in ("summary.json", "metrics.jsonl", "model") if (run_dir / n).exists()]
+    names += [p.name for p in checkpoint_folders(run_dir) if checkpoint_step(p) != 0]
+    return names
+
+
+def check_new_run_dir(run_dir: Path, resume: object) -> None:
+    """A run that does not resume must not write into another run's directory: its summary would be replaced,
+    its metrics.jsonl would get a second run's lines and its model would be overwritten."""
+    if resume_requested(resume):
+        return
+    found = earlier_run(run_dir)
+    if found:
+        shown = ", ".join(found[:4]) + (f" and {len(found) - 4} more" if len(found) > 4 else "")
+        raise UserError(
+            f"{run_dir} holds another run ({shown}): continue it with training.resume_from_checkpoint=auto, or "
+            "choose another directory (hydra.run.dir=...)"
+        )
+
+
+def trained_steps(checkpoint: str | Path) -> int | None:
+    """The optimizer steps a checkpoint holds (``trainer_state.json``'s ``global_step``), None if unreadable."""
+    try:
+        return int(json.loads((Path(checkpoint) / "trainer_state.json").read_text())["global_step"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def finished_summary(run_dir: Path, checkpoint: str | Path | None, max_steps: int) -> dict[str, Any] | None:
+    """The run's ``summary.json`` when ``checkpoint`` (the one a resume would start from) is the end of a finished
+    run: trained to ``max_steps`` and summarised at that step. None when there is something left to do."""
+    if checkpoint is None or max_steps <= 0:
+        return None
+    steps = trained_steps(checkpoint)
+    path = Path(run_dir) / "summary.json"
+    if steps is None or steps < max_steps or not path.is_file():
+        return None
+    try:
+        summary = json.loads(path.read_text())
+    except ValueError:
+        return None
+    return summary if summary.get("steps") == steps and (Path(run_dir) / "model").is_dir() else None

@@ -56,6 +56,37 @@ def override_error(overrides: list[str]) -> str | None:
     return None
 
 
+def run_dir_error(overrides: list[str]) -> str | None:
+    """One line when ``hydra.run.dir=D`` cannot be a run directory: it cannot be created, or it holds another run
+    and this one does not resume it. Checked before Hydra writes ``D/.hydra/`` (which would replace that run's
+    config); the library checks the same again (``rlvr.checkpoints.check_new_run_dir``) for the API and sweeps."""
+    given = [o.partition("=")[2] for o in overrides if o.startswith("hydra.run.dir=")]
+    if not given or "${" in given[-1]:
+        return None
+    value = given[-1]
+    path = Path(value).expanduser()
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        return f"hydra.run.dir={value}: cannot create it ({err.strerror or err}); choose another directory"
+    from hydra import compose, initialize_config_dir
+
+    from rlvr.checkpoints import check_new_run_dir
+    from rlvr.errors import UserError
+
+    try:
+        with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+            cfg = compose("config", overrides=[o for o in overrides if not o.startswith(("hydra.", "+hydra."))])
+        resume = cfg.training.resume_from_checkpoint
+    except Exception:  # noqa: BLE001 - a bad override: Hydra reports it in its own words next
+        return None
+    try:
+        check_new_run_dir(path, resume)
+    except UserError as err:
+        return str(err)
+    return None
+
+
 def help_text(script: str = "exp/grpo_train.py") -> str:
     """``--help``: the selectable options of every group, with a line on each, and how to override."""
     lines = [

@@ -27,7 +27,14 @@ from transformers import PrinterCallback, ProgressCallback
 
 from rlvr import preemption
 from rlvr.callbacks import EvalAtStart, EvalOnSave, EvalOnSaveSlurm, MetricsJsonl, PeriodicEval, TokenBudget
-from rlvr.checkpoints import find_last_checkpoint, resolve_resume
+from rlvr.checkpoints import (
+    check_checkpoint_dir,
+    check_new_run_dir,
+    find_last_checkpoint,
+    finished_summary,
+    resolve_resume,
+    resume_requested,
+)
 from rlvr.config import RootConfig, to_typed
 from rlvr.config.evaluation import eval_dataset_config
 from rlvr.console import ProgressLine, quiet_library_progress, setup_console
@@ -252,7 +259,14 @@ def prepare(
     cfg = to_typed(cfg)  # validated before anything heavy happens
     protect_config_secrets(cfg)  # training.hub_token: real value to GRPOConfig only, masked in everything written
     run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    resume = cfg.training.resume_from_checkpoint
+    check_new_run_dir(run_dir, resume)  # never a second run into another run's directory
+    if resume_requested(resume) and not _resume_auto(resume):
+        check_checkpoint_dir(resume)
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise UserError(f"run directory {run_dir}: cannot create it ({err.strerror or err})") from None
     start = time.time()
     main = is_main_process()
     closers: list[Any] = [setup_console(cfg.logging.console == "verbose", main)]
@@ -390,8 +404,24 @@ def run(cfg: RootConfig | DictConfig, run_dir: str | Path, raw: DictConfig | Non
     """Train and evaluate one configuration (``prepare`` then ``train``); returns (and writes) the run summary.
 
     ``raw`` is the composed config before conversion (for ``print_config``); a ``DictConfig`` ``cfg`` serves too.
+    A resume of a run that finished (its last checkpoint at ``max_steps``, summarised, ``model/`` saved: what a
+    requeued job that had already ended finds) does nothing and returns the run's summary. A run that trained to
+    ``max_steps`` but was stopped before its summary resumes without training (``RLVRTrainer.train``) and writes
+    what is missing.
     """
+    typed = to_typed(cfg)
+    resume = typed.training.resume_from_checkpoint
+    if resume_requested(resume):
+        checkpoint = find_last_checkpoint(Path(run_dir)) if _resume_auto(resume) else resume
+        done = finished_summary(Path(run_dir), checkpoint, int(typed.training.max_steps or 0))
+        if done is not None:
+            logger.info(f"{run_dir}: the run finished at step {done['steps']} (summary.json, model/): nothing to do")
+            return done
     return train(prepare(cfg, run_dir, raw=raw))
+
+
+def _resume_auto(value: object) -> bool:
+    return value is True or str(value).lower() in ("auto", "true")
 
 
 def _redact_record(values: list[str]) -> Any:

@@ -47,7 +47,9 @@ from typing import Any
 
 import torch as th
 from loguru import logger
-from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
+from transformers import TrainerState
+from transformers.trainer import TRAINER_STATE_NAME
+from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, TrainOutput
 from trl import GRPOTrainer
 
 from rlvr import checkpoints
@@ -69,6 +71,7 @@ OVERRIDDEN_PRIVATE = {
 }
 CALLED_PRIVATE = {
     "_get_output_dir": ("trial",),
+    "_load_from_checkpoint": ("resume_from_checkpoint",),
 }
 
 
@@ -385,6 +388,22 @@ class RLVRTrainer(GRPOTrainer):
         if self.args.should_save:
             checkpoints.mark_complete(folder, self.state.global_step)
             checkpoints.rotate_checkpoints(folder.parent, limit, folder, protect=[self.state.best_model_checkpoint])
+
+    # transformers 5.19.0 Trainer.train(resume_from_checkpoint=...) (public): resumed from a checkpoint at max_steps it
+    # runs one more optimizer step before it checks the limit. A run stopped after its last checkpoint (a time limit
+    # during the final evaluation) is resumed to finish, not to train: the checkpoint's weights, trainer state and
+    # extension state are loaded, and nothing is trained.
+    def train(self, resume_from_checkpoint=None, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN201
+        steps = checkpoints.trained_steps(resume_from_checkpoint) if resume_from_checkpoint else None
+        if steps is None or self.args.max_steps <= 0 or steps < self.args.max_steps:
+            return super().train(resume_from_checkpoint, *args, **kwargs)
+        folder = Path(resume_from_checkpoint)
+        logger.info(f"{folder} is at max_steps ({steps}): loading it to finish the run, training nothing")
+        self._load_from_checkpoint(str(folder))
+        self.state = TrainerState.load_from_json(str(folder / TRAINER_STATE_NAME))
+        self.load_extra(folder)
+        losses = [r["loss"] for r in self.state.log_history if "loss" in r]
+        return TrainOutput(self.state.global_step, sum(losses) / len(losses) if losses else 0.0, {})
 
     # transformers 5.19.0 Trainer._load_optimizer_and_scheduler(checkpoint): runs on resume, every rank.
     def _load_optimizer_and_scheduler(self, checkpoint: str | None) -> None:
