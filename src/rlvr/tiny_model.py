@@ -7,6 +7,7 @@ derived from every setting that changes the result. A second run reuses the cach
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import math
@@ -200,12 +201,28 @@ def ensure_tiny_model(spec: TinyModelSpec, cache_dir: str | Path) -> Path:
     """Return the directory of the cached tiny model, building and warm-starting it if absent.
 
     The directory is written under a temporary name and renamed when complete, so an
-    interrupted build never leaves a half-written model that a later run would trust.
+    interrupted build never leaves a half-written model that a later run would trust. Processes
+    that need the same model at once (the ranks of a launch, a job array, parallel tests) take
+    turns on a lock file beside it: one builds, the others wait and then read the cache.
     """
     target = Path(cache_dir).expanduser() / f"tiny-{cache_key(spec)}"
     if (target / "rlvr_tiny.json").exists():
         logger.info(f"tiny model: using cached {target}")
         return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with open(target.with_name(f"{target.name}.lock"), "w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            logger.info(f"tiny model: another process is building {target}; waiting for it")
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        if (target / "rlvr_tiny.json").exists():
+            logger.info(f"tiny model: using cached {target}")
+            return target
+        return _build_tiny_model(spec, target)
+
+
+def _build_tiny_model(spec: TinyModelSpec, target: Path) -> Path:
     logger.info(f"tiny model: building into {target} (first use only)")
     with th.random.fork_rng():
         tokenizer = build_tokenizer()
@@ -219,7 +236,7 @@ def ensure_tiny_model(spec: TinyModelSpec, cache_dir: str | Path) -> Path:
     (tmp / "rlvr_tiny.json").write_text(json.dumps({"spec": asdict(spec), "params": n_params, **stats}, indent=2))
     try:
         tmp.rename(target)
-    except OSError:  # another process finished the same build first: theirs is identical
+    except OSError:  # another process finished the same build first (a file system without flock): identical
         if not (target / "rlvr_tiny.json").exists():
             raise
     logger.info(f"tiny model: built in {stats['warmup_seconds']} s, final loss {stats['final_loss']:.3f}")
