@@ -16,7 +16,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -25,6 +24,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers.net import free_port
 from tests.helpers.slurm_cluster import LocalSlurm, missing_binaries
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -37,12 +37,6 @@ TINY = [
     "eval.max_samples=16",
     "print_config=none",
 ]
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def job_env(cache_dir: Path) -> dict[str, str]:
@@ -95,9 +89,10 @@ def submit_train(
 
 
 def release_requeued(slurm: LocalSlurm, job: str, log: Callable[[], str], timeout: float = 300) -> None:
-    """Wait until ``job`` has been requeued (it then waits out SLURM's own hold, about two
-    minutes). Forcing ``StartTime=now`` is not safe: slurmd refuses to relaunch a job it killed
-    moments ago ("Job N already killed, do not launch batch job") and the job ends FAILED."""
+    """Wait until ``job`` has been requeued (it then waits out SLURM's own hold: the test cluster's
+    credential lifetime, ``CRED_EXPIRE`` seconds, instead of the default two minutes). Forcing
+    ``StartTime=now`` is not safe: slurmd refuses to relaunch a job it killed moments ago ("Job N
+    already killed, do not launch batch job") and the job ends FAILED."""
     deadline = time.time() + timeout
     settled = ("PENDING", "RUNNING", *DONE)
     while (info := slurm.job(job)).get("Restarts", "0") == "0" or info.get("JobState") not in settled:

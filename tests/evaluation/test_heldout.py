@@ -32,7 +32,6 @@ def test_two_ranks_evaluate_shards_and_match_one_process(tmp_path: Path, cache_d
             f"hydra.run.dir={two}",
         ],
         cache_dir,
-        port=29531,
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     single, double = (json.loads((d / "summary.json").read_text()) for d in (one, two))

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from rlvr.cli_runner import ROOT, TRAIN_SCRIPT, run_script
 from rlvr.cli_runner import cli_env as _runner_env
+from tests.helpers.net import free_port
 
 CONF_DIR = ROOT / "conf"
 # A quick tiny model (20 warm-start steps) and a few GRPO steps: exercises the whole path in seconds.
@@ -33,9 +34,10 @@ def run_cli(
 
 
 def run_accelerate(
-    overrides: list[str], cache_dir: Path, *, processes: int = 2, port: int = 29517, timeout: int = 900
+    overrides: list[str], cache_dir: Path, *, processes: int = 2, timeout: int = 900
 ) -> subprocess.CompletedProcess:
-    """``accelerate launch`` of ``exp/grpo_train.py`` with the DDP config (gloo on a CPU machine), one thread each."""
+    """``accelerate launch`` of ``exp/grpo_train.py`` with the DDP config (gloo on a CPU machine), one thread each,
+    on a free port (tests run in parallel: a fixed port would collide)."""
     cmd = [
         sys.executable,
         "-m",
@@ -45,7 +47,7 @@ def run_accelerate(
         "--num_processes",
         str(processes),
         "--main_process_port",
-        str(port),
+        str(free_port()),
         str(ROOT / TRAIN_SCRIPT),
         *overrides,
     ]

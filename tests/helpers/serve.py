@@ -25,7 +25,7 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from rlvr.cli_runner import ROOT
-from tests.helpers.vllm_env import free_port
+from tests.helpers.net import free_port
 
 SERVING_MODULES = ("fastapi", "uvicorn", "openai")
 

@@ -21,6 +21,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from tests.helpers.net import free_port
+
+# Seconds a job credential lives; SLURM holds a requeued job for this long (+1) before it starts again.
+CRED_EXPIRE = 20
 BINARIES = ("munged", "slurmctld", "slurmd", "sbatch", "sinfo", "scontrol", "scancel", "srun")
 
 
@@ -35,12 +39,6 @@ def _which(name: str) -> str:
     if found is None:
         raise FileNotFoundError(name)
     return found
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _node_hardware() -> dict[str, str]:
@@ -94,11 +92,13 @@ class LocalSlurm:
                     f"SlurmctldHost={self.node}(127.0.0.1)",
                     "SlurmUser=root",
                     "SlurmdUser=root",
-                    f"SlurmctldPort={_free_port()}",
-                    f"SlurmdPort={_free_port()}",
+                    f"SlurmctldPort={free_port()}",
+                    f"SlurmdPort={free_port()}",
                     "AuthType=auth/munge",
                     "CredType=cred/munge",
-                    f"AuthInfo=socket={self.munge_socket}",
+                    # cred_expire (default 120 s) is also how long a requeued job is held before it may start
+                    # again: a preemption test waits it out, so a short one keeps the suite from idling.
+                    f"AuthInfo=socket={self.munge_socket},cred_expire={CRED_EXPIRE}",
                     f"StateSaveLocation={r / 'state'}",
                     f"SlurmdSpoolDir={r / 'spool'}",
                     f"SlurmctldPidFile={r / 'slurmctld.pid'}",

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import time
 import urllib.error
@@ -18,6 +17,7 @@ import urllib.request
 from pathlib import Path
 
 from rlvr.cli_runner import ROOT, TRAIN_SCRIPT, cli_env
+from tests.helpers.net import free_port
 
 ENV_DIR = Path(os.environ.get("RLVR_VLLM_ENV") or ROOT / ".cache" / "vllm-env").resolve()
 STAMP = ENV_DIR / ".rlvr-vllm-stamp"  # written by .ci/vllm_env.sh when the env is complete
@@ -89,18 +89,6 @@ def tiny_model_dir(overrides: list[str], cache_dir: Path, timeout: float = 600) 
     if out.returncode != 0 or not lines:
         raise RuntimeError(f"building the tiny model in {ENV_DIR} failed:\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}")
     return Path(lines[-1].removeprefix("TINY_MODEL="))
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def port_open(port: int, host: str = "127.0.0.1") -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.settimeout(1)
-        return s.connect_ex((host, port)) == 0
 
 
 def http_json(url: str, payload: dict | None = None, timeout: float = 60) -> dict:

@@ -88,7 +88,6 @@ def test_two_processes_keep_identical_buffers(tmp_path: Path, cache_dir: Path) -
             f"hydra.run.dir={run_dir}",
         ],
         cache_dir,
-        port=29517,
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     summary = json.loads((run_dir / "summary.json").read_text())

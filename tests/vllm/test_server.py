@@ -16,13 +16,13 @@ from pathlib import Path
 import pytest
 
 from tests.helpers.cli import FAST
+from tests.helpers.net import port_open
 from tests.helpers.vllm_env import (
     ROOT,
     VLLM_OVERRIDES,
     VLLMServer,
     env_python,
     http_json,
-    port_open,
     run_train,
     subprocess_env,
 )

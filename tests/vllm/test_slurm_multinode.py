@@ -19,8 +19,9 @@ from pathlib import Path
 import pytest
 
 from tests.helpers.cli import FAST
-from tests.helpers.slurm_cluster import LocalSlurm, _free_port, _which, missing_binaries
-from tests.helpers.vllm_env import CPU_SITE, ENV_DIR, SERVER_ARGS, free_port, port_open
+from tests.helpers.net import free_port, port_open
+from tests.helpers.slurm_cluster import LocalSlurm, _which, missing_binaries
+from tests.helpers.vllm_env import CPU_SITE, ENV_DIR, SERVER_ARGS
 
 pytestmark = [pytest.mark.vllm, pytest.mark.slurm, pytest.mark.slow]
 
@@ -54,7 +55,7 @@ class TwoNodeSlurm(LocalSlurm):
             if line.startswith("NodeName="):
                 hw = line.split("NodeAddr=127.0.0.1 ", 1)[1]
                 lines += [
-                    f"NodeName={n} NodeHostname={self.node} NodeAddr=127.0.0.1 Port={_free_port()} {hw}"
+                    f"NodeName={n} NodeHostname={self.node} NodeAddr=127.0.0.1 Port={free_port()} {hw}"
                     for n in self.nodes
                 ]
             elif line.startswith("SlurmdSpoolDir="):
