@@ -1,4 +1,12 @@
-"""Session fixtures. Helpers (the CLI runner, FAST overrides, paths) live in ``tests/helpers/``."""
+"""Session fixtures and the suite's layout across pytest-xdist workers. Helpers (the CLI runner, FAST overrides,
+paths) live in ``tests/helpers/``.
+
+``uv run pytest`` runs on two workers (``-n 2 --dist loadfile`` in pyproject.toml): a test file runs whole on one
+worker, so a module fixture (a shared training run, a vLLM server, a SLURM cluster) is built once. Much of the
+suite waits rather than computes (SLURM holding a requeued job, a server starting, a subprocess importing torch),
+so a second worker fills those gaps. Files are handed out longest-first: those with SLURM or vLLM tests, then
+those with other slow ones, then the rest, so the long ones never start last. ``-n 0`` runs in one process.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +15,33 @@ from pathlib import Path
 
 import pytest
 
+# The order in which files are handed to workers: a file's rank is its most expensive test's.
+_COST_MARKS = ("slurm", "vllm", "multiproc", "slow")
+
+
+def _cost_rank(item: pytest.Item) -> int:
+    return next((i for i, mark in enumerate(_COST_MARKS) if item.get_closest_marker(mark)), len(_COST_MARKS))
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Longest files first (stable within a rank), keeping each file's tests together and in their order."""
+    rank: dict[Path, int] = {}
+    for item in items:
+        rank[item.path] = min(rank.get(item.path, len(_COST_MARKS)), _cost_rank(item))
+    first_seen = {path: i for i, path in reversed(list(enumerate(item.path for item in items)))}
+    items.sort(key=lambda item: (rank[item.path], first_seen[item.path]))
+
 
 @pytest.fixture(scope="session")
 def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Where tiny models are built: ``RLVR_CACHE_DIR`` when set (CI sets it), else a session temp dir."""
+    """Where tiny models are built: ``RLVR_CACHE_DIR`` when set (CI sets it), else one temp dir that every xdist
+    worker of the session shares (builds of the same model take turns on a lock: ``rlvr.tiny_model``)."""
     given = os.environ.get("RLVR_CACHE_DIR")
-    return Path(given) if given else tmp_path_factory.mktemp("rlvr-cache")
+    if given:
+        return Path(given)
+    base = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        base = base.parent  # the session's root temp dir, above each worker's own
+    path = base / "rlvr-cache"
+    path.mkdir(exist_ok=True)
+    return path
