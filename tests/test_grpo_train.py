@@ -242,15 +242,26 @@ BAD_INPUTS = [
     (["dataset.generator=null", "dataset.path={broken}"], "broken.jsonl line 2 is not valid JSON"),
     (["model.name_or_path={empty_dir}"], "has no config.json"),
     (["dataset.path={data}"], "and dataset.generator=arith exclude each other"),
+    (
+        ["dataset.generator=null", "dataset.path={one_row}", "dataset.eval_size=0"],
+        "1 training rows, but one generation batch takes 2 prompts",
+    ),
+    (["rewards=rush_hour"], "rewards.funcs: no reward scores the task(s) math of dataset arith"),
 ]
 
 
 def bad_files(root: Path) -> dict[str, Path]:
-    """An empty .jsonl, a .jsonl whose second line is cut off, and an empty directory posing as a model."""
+    """An empty .jsonl, a .jsonl whose second line is cut off, an empty directory posing as a model, a 1-row file."""
     (root / "empty.jsonl").write_text("")
     (root / "broken.jsonl").write_text('{"problem": "1+1", "answer": "2"}\n{"problem": "2+2", "answer": \n')
     (root / "empty_model").mkdir()
-    return {"empty": root / "empty.jsonl", "broken": root / "broken.jsonl", "empty_dir": root / "empty_model"}
+    (root / "one_row.jsonl").write_text('{"problem": "1+1", "answer": "2"}\n')
+    return {
+        "empty": root / "empty.jsonl",
+        "broken": root / "broken.jsonl",
+        "empty_dir": root / "empty_model",
+        "one_row": root / "one_row.jsonl",
+    }
 
 
 @pytest.mark.parametrize(("overrides", "message"), BAD_INPUTS, ids=[m for _, m in BAD_INPUTS])

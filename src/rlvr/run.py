@@ -54,6 +54,7 @@ from rlvr.models import load_model_and_tokenizer, lora_config, upcast_trainable
 from rlvr.reporting import end_banner, format_config, model_card, start_banner
 from rlvr.revisions import RevisionPusher
 from rlvr.rewards import build_rewards
+from rlvr.rewards.registry import check_rewards_serve
 from rlvr.run_dir import environment_info, git_commit, is_main_process
 from rlvr.tracking import close_wandb, log_to_wandb, setup_wandb, wandb_location
 from rlvr.trainers import RLVRTrainer, trainer_class
@@ -93,6 +94,8 @@ def build(cfg: RootConfig | DictConfig, run_dir: Path) -> Built:
     train_ds, held_out = load_datasets(cfg.dataset, cfg.seed)
     if len(train_ds) == 0:
         raise UserError(f"dataset {cfg.dataset.name}: no usable training rows")
+    check_rewards_serve(reward_funcs, set(train_ds["task"]) if "task" in train_ds.column_names else {None},
+                        cfg.dataset.name)  # fmt: skip
     cache_dir = os.environ.get("RLVR_CACHE_DIR") or cfg.paths.cache_dir
     model, tokenizer, model_path = load_model_and_tokenizer(cfg.model, cache_dir)
     train_ds, held_out = filter_prompts_by_length(train_ds, held_out, tokenizer, cfg.dataset.max_prompt_length)
@@ -104,6 +107,13 @@ def build(cfg: RootConfig | DictConfig, run_dir: Path) -> Built:
             raise UserError(f"eval.dataset={cfg.eval.dataset}: no held-out rows to evaluate (its eval_size?)")
     token_map = prepare_reasoning_vocab(cfg.model, model, tokenizer, model_path, run_dir, is_main_process())
     args = grpo_args(cfg, run_dir, reward_weights)
+    prompts = args.generation_batch_size // args.num_generations
+    if len(train_ds) < prompts:  # TRL's sampler would yield no batch: the run would "finish" having trained nothing
+        raise UserError(
+            f"dataset {cfg.dataset.name}: {len(train_ds)} training rows, but one generation batch takes {prompts} "
+            f"prompts ({args.generation_batch_size} completions / training.num_generations={args.num_generations}, "
+            f"{args.world_size} process(es)): add rows or lower training.per_device_train_batch_size"
+        )
     resume_from = resolve_resume(cfg.training.resume_from_checkpoint, run_dir)
     extensions: dict[str, Any] = {"objective": cfg.objective}
     if token_map is not None:

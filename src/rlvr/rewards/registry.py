@@ -178,3 +178,17 @@ def build_rewards(specs: Sequence[RewardSpec]) -> tuple[list[Callable[..., list[
         funcs.append(build_reward(spec.name, spec.kwargs))
         weights.append(float(spec.weight))
     return funcs, weights
+
+
+def check_rewards_serve(funcs: Sequence[Any], tasks: set[Any], dataset: str) -> None:
+    """Every task of the dataset's rows needs a reward that scores it: a row no reward serves gets no signal, and a
+    run of such rows trains on nothing while it looks healthy. One line naming the rewards and the tasks."""
+    served = [getattr(f, "serves", lambda _task: True) for f in funcs]
+    missing = sorted(str(t) for t in tasks if not any(serves(t) for serves in served))
+    if missing:
+        what = ", ".join(f"{f.__name__} ({'all tasks' if f.tasks is None else ', '.join(sorted(f.tasks))})"
+                         if isinstance(f, TaskRouted) else getattr(f, "__name__", repr(f)) for f in funcs)  # fmt: skip
+        raise UserError(
+            f"rewards.funcs: no reward scores the task(s) {', '.join(missing)} of dataset {dataset} (the rewards: "
+            f"{what}): choose rewards for those tasks (e.g. rewards=mixture) or set a reward's kwargs.tasks"
+        )
