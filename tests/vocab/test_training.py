@@ -154,6 +154,11 @@ def test_resume_continues_with_the_same_vocabulary(vocab_run: Path, cache_dir: P
     shutil.copytree(vocab_run, run_dir)
     overrides = [*RUN, *VOCAB, "training.max_steps=6", "training.save_steps=2", "training.beta=0.04", *SHAPED]
     overrides += ["training.resume_from_checkpoint=auto", f"hydra.run.dir={run_dir}"]
+    changed = run_cli([*overrides, "model.reasoning_vocab.inside=reasoning_only"], cache_dir)  # refused, one line
+    errors = [line for line in (changed.stdout + changed.stderr).splitlines() if "| ERROR" in line]
+    assert changed.returncode == 2 and len(errors) == 1, changed.stdout[-3000:] + changed.stderr[-3000:]
+    assert "model.reasoning_vocab.inside changed (it had {'inside': 'both'})" in errors[0], errors
+    assert not (run_dir / "checkpoint-6").exists()
     proc = run_cli(overrides, cache_dir)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
     summary = json.loads((run_dir / "summary.json").read_text())

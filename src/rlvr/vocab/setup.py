@@ -44,6 +44,33 @@ def token_map_for(cfg: ModelConfig, model: Any, tokenizer: Any, model_path: str)
     return build_token_map(rv, rows, tokenizer)
 
 
+# A token map's fields and the config keys that set them (the marker only changes logged text: not compared).
+MAP_KEYS = {
+    "base_vocab_size": "model.name_or_path (another base vocabulary)",
+    "source_ids": f"{KEY}.init / {KEY}.size",
+    "multiplicity": f"{KEY}.init",
+    "think_open": f"{KEY}.think_open",
+    "think_close": f"{KEY}.think_close",
+    "inside": f"{KEY}.inside",
+}
+
+
+def check_same_vocabulary(token_map: TokenMap, initial: TokenMap | None, where: Path) -> None:
+    """A run continued in its directory (a resume) must use the reasoning vocabulary it started with, the one
+    ``checkpoint-0`` records: the checkpoint's rows, the masks its rollouts were sampled under and its metrics all
+    assume it. One line naming the changed keys otherwise."""
+    if initial is None:
+        return
+    changed = [key for field, key in MAP_KEYS.items() if getattr(token_map, field) != getattr(initial, field)]
+    if changed:
+        was = {f: getattr(initial, f) for f in ("inside", "think_open", "think_close") if f in str(changed)}
+        raise UserError(
+            f"the reasoning vocabulary differs from the one this run started with ({where}): {', '.join(changed)} "
+            f"changed{f' (it had {was})' if was else ''}; keep the run's settings to resume it, or start a new run "
+            "directory"
+        )
+
+
 def prepare_reasoning_vocab(
     cfg: ModelConfig, model: Any, tokenizer: Any, model_path: str, run_dir: Path, main_process: bool
 ) -> TokenMap | None:
@@ -53,6 +80,7 @@ def prepare_reasoning_vocab(
         return None
     ensure_extended(model, token_map)
     initial = Path(run_dir) / INITIAL_CHECKPOINT
+    check_same_vocabulary(token_map, TokenMap.load(initial), initial)
     if main_process and TokenMap.load(initial) is None:
         model.save_pretrained(initial)
         tokenizer.save_pretrained(initial)
