@@ -12,9 +12,11 @@ import signal
 from pathlib import Path
 
 import pytest
+from loguru import logger
 
 from rlvr.checkpoints import (
     COMPLETE_FILE,
+    damage,
     find_last_checkpoint,
     is_complete,
     mark_complete,
@@ -22,6 +24,7 @@ from rlvr.checkpoints import (
     rotate_checkpoints,
 )
 from rlvr.cli_runner import run_script
+from rlvr.errors import UserError
 from rlvr.replay.buffer import ReplayBuffer
 from tests.helpers.cli import FAST, cli_env
 
@@ -44,12 +47,43 @@ def test_auto_resume_needs_the_completion_marker(tmp_path: Path) -> None:
     assert find_last_checkpoint(tmp_path) == ten
     assert resolve_resume("auto", tmp_path) == str(ten)
     marker = json.loads((ten / COMPLETE_FILE).read_text())
-    assert marker == {"step": 10, "files": ["sub/shard.bin", "trainer_state.json"]}
+    files = ["sub/shard.bin", "trainer_state.json"]
+    assert marker == {"step": 10, "files": files, "sizes": {"sub/shard.bin": 1, "trainer_state.json": 2}}
 
     (ten / "sub" / "shard.bin").unlink()  # a listed file is gone: no longer complete
     assert not is_complete(ten) and find_last_checkpoint(tmp_path) == tmp_path / "checkpoint-2"
     (tmp_path / "checkpoint-2" / COMPLETE_FILE).write_text(json.dumps({"step": 4, "files": []}))  # wrong step
-    assert find_last_checkpoint(tmp_path) is None and resolve_resume("auto", tmp_path) is None
+    assert find_last_checkpoint(tmp_path) is None
+    # the newest marked checkpoint is damaged and nothing else is resumable: one line, never a silent fresh start
+    with pytest.raises(
+        UserError, match="the only checkpoint of .* is damaged \\(checkpoint-10: sub/shard.bin is missing"
+    ):
+        resolve_resume("auto", tmp_path)
+
+
+def test_a_truncated_file_in_the_newest_checkpoint_falls_back_to_the_previous_one(tmp_path: Path) -> None:
+    """``model.safetensors`` cut short after the marker was written (a copy interrupted, a full disk): the marker's
+    recorded sizes tell, ``auto`` resumes from the previous complete checkpoint with a warning naming the damaged
+    one, and naming the damaged one explicitly is one line."""
+    previous = make_checkpoint(tmp_path, 2, complete=True)
+    newest = make_checkpoint(tmp_path, 4, complete=False)
+    (newest / "model.safetensors").write_bytes(b"\0" * 4096)
+    mark_complete(newest, 4)
+    assert find_last_checkpoint(tmp_path) == newest
+    with (newest / "model.safetensors").open("r+b") as f:
+        f.truncate(1000)
+    assert damage(newest) == "model.safetensors has 1000 bytes, 4096 when the checkpoint was written"
+    warnings: list[str] = []
+    sink = logger.add(lambda m: warnings.append(str(m)), level="WARNING")
+    try:
+        assert resolve_resume("auto", tmp_path) == str(previous)
+    finally:
+        logger.remove(sink)
+    assert any(
+        "ignoring damaged checkpoint" in w and "checkpoint-4" in w and "model.safetensors" in w for w in warnings
+    )
+    with pytest.raises(UserError, match="checkpoint-4 is damaged \\(model.safetensors has 1000 bytes"):
+        resolve_resume(str(newest), tmp_path)
 
 
 def test_rotation_counts_complete_checkpoints_and_keeps_the_newest(tmp_path: Path) -> None:

@@ -55,12 +55,29 @@ def read_marker(folder: Path) -> dict[str, Any] | None:
 
 def is_complete(folder: Path) -> bool:
     """Whether ``folder`` is a checkpoint that finished writing: its marker names its step and every file it
-    lists is present."""
+    lists is present, at the size it had when the marker was written (a truncated or replaced file fails)."""
     folder = Path(folder)
     marker = read_marker(folder)
     if marker is None or marker.get("step") != checkpoint_step(folder):
         return False
-    return all((folder / name).is_file() for name in marker.get("files", []))
+    return damage(folder, marker) is None
+
+
+def damage(folder: Path, marker: dict[str, Any] | None = None) -> str | None:
+    """What is wrong with a marked checkpoint's files (a missing file, or one whose size is not the recorded one:
+    a copy cut short, a disk that filled up), or None. Markers written before sizes were recorded check presence."""
+    folder = Path(folder)
+    marker = marker if marker is not None else read_marker(folder)
+    if marker is None:
+        return f"no {COMPLETE_FILE}"
+    sizes = marker.get("sizes") or {}
+    for name in marker.get("files", []):
+        path = folder / name
+        if not path.is_file():
+            return f"{name} is missing"
+        if name in sizes and path.stat().st_size != sizes[name]:
+            return f"{name} has {path.stat().st_size} bytes, {sizes[name]} when the checkpoint was written"
+    return None
 
 
 def mark_complete(folder: Path, step: int) -> Path:
@@ -74,7 +91,8 @@ def mark_complete(folder: Path, step: int) -> Path:
     fd, tmp = tempfile.mkstemp(prefix=f".{COMPLETE_FILE}.", suffix=".tmp", dir=folder)
     try:
         with os.fdopen(fd, "w") as fh:
-            json.dump({"step": int(step), "files": files}, fh, indent=1)
+            sizes = {name: (folder / name).stat().st_size for name in files}
+            json.dump({"step": int(step), "files": files, "sizes": sizes}, fh, indent=1)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, folder / COMPLETE_FILE)
@@ -105,10 +123,27 @@ def find_last_checkpoint(run_dir: Path) -> Path | None:
     folders = checkpoint_folders(run_dir)
     complete = [p for p in folders if is_complete(p)]
     last = complete[-1] if complete else None
-    skipped = [p.name for p in folders if p not in complete and checkpoint_step(p) != 0]
-    if skipped:
-        logger.warning(f"ignoring incomplete checkpoints (no {COMPLETE_FILE}) in {run_dir}: {', '.join(skipped)}")
+    skipped = [p for p in folders if p not in complete and checkpoint_step(p) != 0]
+    unmarked = [p.name for p in skipped if read_marker(p) is None]
+    if unmarked:
+        logger.warning(f"ignoring incomplete checkpoints (no {COMPLETE_FILE}) in {run_dir}: {', '.join(unmarked)}")
+    for p in skipped:
+        if read_marker(p) is not None and (step := checkpoint_step(p)) is not None and (not last or step > _step(last)):
+            logger.warning(f"ignoring damaged checkpoint {p}: {damage(p)}")
     return last
+
+
+def _step(folder: Path) -> int:
+    return checkpoint_step(folder) or 0
+
+
+def damaged_checkpoints(run_dir: Path) -> list[tuple[Path, str]]:
+    """Checkpoints that were marked complete but whose files no longer match the marker, with what is wrong."""
+    out = []
+    for p in checkpoint_folders(run_dir):
+        if read_marker(p) is not None and (problem := damage(p)) is not None:
+            out.append((p, problem))
+    return out
 
 
 def rotate_checkpoints(
@@ -156,11 +191,19 @@ def resolve_resume(value: object, run_dir: Path) -> str | None:
     if value is True or str(value).lower() in ("auto", "true"):
         last = find_last_checkpoint(run_dir)
         if last is None:
+            if damaged := damaged_checkpoints(run_dir):
+                where, problem = damaged[-1]
+                raise UserError(
+                    f"training.resume_from_checkpoint=auto: the only checkpoint of {run_dir} is damaged ({where.name}: "
+                    f"{problem}); restore it, or start a new run directory"
+                )
             logger.info(f"resume_from_checkpoint=auto: no complete checkpoint in {run_dir}, starting fresh")
             return None
         logger.info(f"resume_from_checkpoint=auto: resuming from {last}")
         return str(last)
     check_checkpoint_dir(value)
+    if read_marker(Path(str(value))) is not None and (problem := damage(Path(str(value)))) is not None:
+        raise UserError(f"training.resume_from_checkpoint: {value} is damaged ({problem})")
     if not is_complete(Path(str(value))):
         logger.warning(
             f"training.resume_from_checkpoint: {value} has no {COMPLETE_FILE}: it may be incomplete "
