@@ -40,7 +40,7 @@ def main(cfg: DictConfig) -> float | None:
     except UserError as err:
         logger.error(f"error: {err}")
         sys.exit(2)
-    from rlvr.preemption import PREEMPTED_EXIT_CODE, Preempted, chain_previous_handler
+    from rlvr.preemption import PREEMPTED_EXIT_CODE, Interrupted, Preempted, chain_previous_handler
     from rlvr.run import run
 
     try:
@@ -48,6 +48,15 @@ def main(cfg: DictConfig) -> float | None:
     except UserError as err:
         logger.error(f"error: {err}")
         sys.exit(2)
+    except Interrupted as stop:  # SIGTERM/SIGINT outside training steps
+        logger.error(str(stop))
+        sys.exit(stop.exit_code)
+    except KeyboardInterrupt:  # a second Ctrl-C inside the loop
+        logger.error(
+            "interrupted (second Ctrl-C): stopped at once, no checkpoint at this step; continue from the newest "
+            "complete one with training.resume_from_checkpoint=auto"
+        )
+        sys.exit(130)
     except Preempted as stop:  # checkpoint + preempted.json written; slurm/*.sbatch then requeue the job
         logger.warning(str(stop))
         chain_previous_handler()  # e.g. submitit (hydra/launcher=slurm) requeues the job here

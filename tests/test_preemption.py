@@ -64,9 +64,10 @@ def test_last_step_is_a_normal_finish(tmp_path: Path, monkeypatch: pytest.Monkey
     assert not control.should_training_stop and callback.stopped_at is None
 
 
-@pytest.mark.parametrize("sig", [signal.SIGUSR1, signal.SIGUSR2, signal.SIGTERM])
+@pytest.mark.parametrize("sig", [signal.SIGUSR1, signal.SIGUSR2, signal.SIGTERM, signal.SIGINT])
 def test_signal_sets_the_flag_and_does_not_kill(sig: int) -> None:
     assert preemption.install()
+    preemption._in_loop.set()  # inside the optimizer loop: every signal is a stop request at the step end
     os.kill(os.getpid(), sig)  # delivered before os.kill returns (main thread)
     assert preemption.requested() and preemption.reason() == signal.Signals(sig).name
     callback = preemption.PreemptionCallback()

@@ -18,6 +18,12 @@ writes ``preempted.json`` in the run directory and raises ``Preempted``; the CLI
 ``PREEMPTED_EXIT_CODE``. Resuming with ``training.resume_from_checkpoint=auto`` in the same
 run directory continues from that step: no step is lost or repeated.
 
+Outside the optimizer loop (building the model, the "before" evaluation, the final evaluation and save) there is
+nothing to checkpoint at a step end, so ``SIGTERM`` and ``SIGINT`` (Ctrl-C) stop at once: the handler raises
+:class:`Interrupted`, which the CLI reports in one line with the conventional status (128 + the signal). Inside the
+loop the first ``SIGINT`` is a stop request like the others (checkpoint, then exit 75 with where to resume); a second
+``SIGINT`` stops at once (``KeyboardInterrupt``: the newest complete checkpoint stays the one to resume from).
+
 If another handler was installed before ours (submitit's, in a ``hydra/launcher=slurm`` job),
 it is called once the checkpoint is on disk (``chain_previous_handler``), so submitit requeues
 the job as it would have done at signal time.
@@ -43,11 +49,25 @@ PREEMPTED_EXIT_CODE = 75  # EX_TEMPFAIL: "temporary failure, try again"
 PREEMPT_FILE_ENV = "RLVR_PREEMPT_FILE"
 MARKER_FILE = "preempted.json"  # present while the run waits to be resumed
 HISTORY_FILE = "preemptions.jsonl"
-DEFAULT_SIGNALS = (signal.SIGUSR1, signal.SIGUSR2, signal.SIGTERM)
+DEFAULT_SIGNALS = (signal.SIGUSR1, signal.SIGUSR2, signal.SIGTERM, signal.SIGINT)
+STOP_AT_ONCE_OUTSIDE_THE_LOOP = (signal.SIGTERM, signal.SIGINT)
 
 _requested = threading.Event()
+_in_loop = threading.Event()  # between the first optimizer step's start and the end of training
 _received: list[int] = []
 _previous: dict[int, Any] = {}
+
+
+class Interrupted(BaseException):  # noqa: N818 - like KeyboardInterrupt, not caught by ``except Exception``
+    """SIGTERM or SIGINT outside the optimizer loop: the process stops at once (nothing to checkpoint there)."""
+
+    def __init__(self, signum: int) -> None:
+        self.signum = signum
+        self.exit_code = 128 + signum
+        super().__init__(
+            f"stopped by {signal.Signals(signum).name} outside training steps (nothing to checkpoint there); "
+            "rerun the same command (with training.resume_from_checkpoint=auto to continue a run)"
+        )
 
 
 class Preempted(Exception):
@@ -62,6 +82,10 @@ class Preempted(Exception):
 
 
 def _handler(signum: int, frame: FrameType | None) -> None:
+    if signum in STOP_AT_ONCE_OUTSIDE_THE_LOOP and not _in_loop.is_set():
+        raise Interrupted(signum)
+    if signum == signal.SIGINT and signal.SIGINT in _received:
+        raise KeyboardInterrupt  # a second Ctrl-C: stop now
     _received.append(signum)
     _requested.set()
     # No logging here: loguru takes a lock the interrupted code may hold. The callback logs.
@@ -93,6 +117,7 @@ def reset() -> None:
     """Forget any request (a new run in the same process starts clean)."""
     _requested.clear()
     _received.clear()
+    _in_loop.clear()
 
 
 def flag_file() -> Path | None:
@@ -139,6 +164,18 @@ class PreemptionCallback(TrainerCallback):
     def __init__(self) -> None:
         self.stopped_at: int | None = None
         self.reason: str | None = None
+
+    def on_step_begin(
+        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
+    ) -> TrainerControl:
+        _in_loop.set()  # from here a SIGTERM/SIGINT checkpoints at the step end instead of stopping at once
+        return control
+
+    def on_train_end(
+        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
+    ) -> TrainerControl:
+        _in_loop.clear()
+        return control
 
     def on_step_end(
         self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
