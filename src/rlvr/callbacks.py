@@ -11,10 +11,7 @@ from typing import Any
 
 from transformers import TrainerCallback
 
-
-def append_jsonl(path: Path, record: dict[str, Any]) -> None:
-    with path.open("a") as f:
-        f.write(json.dumps(record) + "\n")
+from rlvr.jsonl import append_record
 
 
 class MetricsJsonl(TrainerCallback):
@@ -28,7 +25,7 @@ class MetricsJsonl(TrainerCallback):
             return
         record = {"step": state.global_step, "epoch": state.epoch, "time": round(time.time(), 3)}
         record.update({k: v for k, v in logs.items() if isinstance(v, int | float | str | bool) or v is None})
-        append_jsonl(self.path, record)
+        append_record(self.path, record)
 
 
 class PeriodicEval(TrainerCallback):
@@ -63,7 +60,7 @@ class PeriodicEval(TrainerCallback):
             "generated_tokens": self.generated_tokens(),
         }
         record.update({f"eval/accuracy/{task}": acc for task, acc in getattr(result, "per_task", {}).items()})
-        append_jsonl(self.path, record)
+        append_record(self.path, record)
 
 
 class EvalAtStart(TrainerCallback):
@@ -96,7 +93,7 @@ class EvalOnSave(TrainerCallback):
             return
         record = {"step": state.global_step, "checkpoint": name, "eval/accuracy": result.accuracy, "eval/n": result.n}
         record.update({f"eval/accuracy/{task}": acc for task, acc in getattr(result, "per_task", {}).items()})
-        append_jsonl(self.run_dir / "metrics.jsonl", record)
+        append_record(self.run_dir / "metrics.jsonl", record)
         folder = self.run_dir / name
         if folder.is_dir():
             (folder / "eval.json").write_text(json.dumps(asdict(result), indent=2))

@@ -31,6 +31,8 @@ from typing import Any
 
 from loguru import logger
 
+from rlvr.jsonl import append_record
+
 JOBS_FILE = "eval_jobs.jsonl"  # one line per submitted evaluation job
 RESULTS_DIR = "eval_on_save"  # <run_dir>/eval_on_save/checkpoint-<N>/eval.json
 LOCK_FILE = ".eval_on_save.lock"
@@ -175,8 +177,7 @@ def gather(run_dir: Path) -> list[dict[str, Any]]:
                 continue  # not arrived (or being written)
             record = eval_record(job, report)
             record["time"] = round(time.time(), 3)
-            with (run_dir / "metrics.jsonl").open("a") as f:
-                f.write(json.dumps(record) + "\n")
+            append_record(run_dir / "metrics.jsonl", record)  # the trainer appends there too: one locked writer
             done.add((job["checkpoint"], job["job_id"]))
             added.append(record)
     return added
