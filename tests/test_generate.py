@@ -18,7 +18,7 @@ import pytest
 from rlvr.cli_runner import ROOT, run_script
 from rlvr.generation.client import ChatClient, RequestFailed
 from rlvr.generation.writer import read_done, read_rows
-from tests.helpers.cli import cli_env
+from tests.helpers.cli import FAST, cli_env, run_cli
 from tests.helpers.net import free_port
 from tests.helpers.serve import served_tiny_model
 
@@ -267,3 +267,55 @@ def test_rubric_judge_against_served_model(server) -> None:
         assert any("gradings failed" in w and "no score in the judge reply" in w for w in warnings)
     assert parse_judge_score("\\boxed{4}") is None
     assert 'POST /v1/chat/completions HTTP/1.1" 200' in server.log()
+
+
+@pytest.mark.slow
+def test_generate_filter_sft_then_grpo(server, cache_dir: Path, tmp_path: Path) -> None:
+    """generate (scored) -> SFT on the kept completions -> GRPO from the SFT model, each through its CLI."""
+    env = cli_env(cache_dir, OMP_NUM_THREADS="1")
+    samples = tmp_path / "samples.jsonl"
+    gen = run_script(
+        [
+            f"generate.base_url={server.base_url}",
+            f"generate.model={server.model}",
+            f"generate.output={samples}",
+            "generate.num_samples=2",
+            "generate.max_prompts=16",
+            "generate.max_tokens=16",
+            "generate.score=true",
+            "generate.progress=false",
+        ],
+        script="exp/generate.py",
+        env=env,
+        timeout=300,
+    )
+    assert gen.returncode == 0, gen.stdout[-3000:] + gen.stderr[-3000:]
+    # The FAST tiny model (20 warm-up steps) rarely solves a problem: keep every scored completion (min_score=0);
+    # test_sft_examples_filter_by_score covers the filter itself.
+    sft_root = tmp_path / "outputs"
+    sft = run_script(
+        [
+            f"sft.data={samples}",
+            "sft.min_score=0.0",
+            "sft.max_steps=3",
+            "sft.per_device_train_batch_size=8",
+            f"paths.output_root={sft_root}",
+            *[o for o in FAST if o.startswith("model.")],
+        ],
+        script="exp/sft_train.py",
+        env=env,
+        timeout=300,
+    )
+    assert sft.returncode == 0, sft.stdout[-3000:] + sft.stderr[-3000:]
+    (run_dir,) = (sft_root / "sft").iterdir()
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["steps"] == 3 and summary["examples"] > 0 and summary["completions_in_data"] == 32
+    assert (run_dir / "train.log").stat().st_size > 0 and (run_dir / ".hydra" / "config.yaml").exists()
+    model = run_dir / "model"
+    assert (model / "config.json").exists() and (model / "model.safetensors").exists()
+    assert (model / "tokenizer.json").exists() and (model / "chat_template.jinja").exists()
+    grpo = run_cli([*FAST, f"model.name_or_path={model}", f"paths.output_root={tmp_path / 'grpo'}"], cache_dir)
+    assert grpo.returncode == 0, grpo.stdout[-3000:] + grpo.stderr[-3000:]
+    (grpo_dir,) = (tmp_path / "grpo" / "default").iterdir()
+    grpo_summary = json.loads((grpo_dir / "summary.json").read_text())
+    assert grpo_summary["steps"] == 2 and grpo_summary["model"] == str(model)
