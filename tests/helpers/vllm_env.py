@@ -67,28 +67,32 @@ def run_train(overrides: list[str], cache_dir: Path, timeout: float = 600) -> su
     )
 
 
-def tiny_model_dir(overrides: list[str], cache_dir: Path, timeout: float = 600) -> Path:
-    """The tiny model the CLI uses with ``overrides``, built in the vLLM env (its torch is ``+cpu``,
-    which is part of the tiny model's cache key, so it differs from the main env's)."""
-    code = (
-        "import sys\n"
-        "from rlvr.models import resolve_model_path\n"
-        "from tests.helpers.config import typed_cfg\n"
-        "cfg = typed_cfg(sys.argv[2:])\n"
-        "print('TINY_MODEL=' + resolve_model_path(cfg.model, sys.argv[1]))\n"
-    )
+def env_result(args: list[str], cache_dir: Path, timeout: float = 300) -> dict:
+    """``<vllm env>/bin/python <args>`` from the repository root; the JSON of its last ``RESULT=`` line."""
     out = subprocess.run(
-        [str(env_python()), "-c", code, str(cache_dir), *overrides],
+        [str(env_python()), *args],
         cwd=ROOT,
         env=subprocess_env(cache_dir),
         capture_output=True,
         text=True,
         timeout=timeout,
     )
-    lines = [line for line in out.stdout.splitlines() if line.startswith("TINY_MODEL=")]
-    if out.returncode != 0 or not lines:
-        raise RuntimeError(f"building the tiny model in {ENV_DIR} failed:\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}")
-    return Path(lines[-1].removeprefix("TINY_MODEL="))
+    lines = [line for line in out.stdout.splitlines() if line.startswith("RESULT=")]
+    assert out.returncode == 0 and lines, out.stdout[-3000:] + out.stderr[-3000:]
+    return json.loads(lines[-1].removeprefix("RESULT="))
+
+
+def tiny_model_dir(overrides: list[str], cache_dir: Path, timeout: float = 600) -> Path:
+    """The tiny model the CLI uses with ``overrides``, built in the vLLM env (its torch is ``+cpu``,
+    which is part of the tiny model's cache key, so it differs from the main env's)."""
+    code = (
+        "import json, sys\n"
+        "from rlvr.models import resolve_model_path\n"
+        "from tests.helpers.config import typed_cfg\n"
+        "cfg = typed_cfg(sys.argv[2:])\n"
+        "print('RESULT=' + json.dumps(resolve_model_path(cfg.model, sys.argv[1])))\n"
+    )
+    return Path(env_result(["-c", code, str(cache_dir), *overrides], cache_dir, timeout))
 
 
 def http_json(url: str, payload: dict | None = None, timeout: float = 60) -> dict:

@@ -4,13 +4,11 @@ asynchronous one, which is CUDA's default: this replay is what guards GPU runs."
 
 from __future__ import annotations
 
-import json
-import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests.helpers.vllm_env import ROOT, env_python, subprocess_env
+from tests.helpers.vllm_env import env_result
 
 pytestmark = [pytest.mark.vllm]
 
@@ -18,17 +16,7 @@ pytestmark = [pytest.mark.vllm]
 def test_thinking_mask_matches_the_trainer_in_sync_and_async_call_orders(
     vllm_env: Path, cache_dir: Path, tmp_path: Path
 ) -> None:
-    out = subprocess.run(
-        [str(env_python()), "-m", "tests.vllm.mask_call_orders", str(tmp_path / "model")],
-        cwd=ROOT,
-        env=subprocess_env(cache_dir),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    lines = [line for line in out.stdout.splitlines() if line.startswith("RESULT=")]
-    assert out.returncode == 0 and lines, out.stdout[-3000:] + out.stderr[-3000:]
-    result = json.loads(lines[-1].removeprefix("RESULT="))
+    result = env_result(["-m", "tests.vllm.mask_call_orders", str(tmp_path / "model")], cache_dir)
     for order in ("sync", "async"):
         r = result[order]
         assert r["finished"] and r["condensed"] and r["swapped"], r  # the whole schedule ran

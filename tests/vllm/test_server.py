@@ -8,8 +8,6 @@ on CPU it stops with ``NotImplementedError`` before any NCCL call. The tests che
 
 from __future__ import annotations
 
-import json
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,13 +16,11 @@ import pytest
 from tests.helpers.cli import FAST
 from tests.helpers.net import port_open
 from tests.helpers.vllm_env import (
-    ROOT,
     VLLM_OVERRIDES,
     VLLMServer,
-    env_python,
+    env_result,
     http_json,
     run_train,
-    subprocess_env,
 )
 
 pytestmark = [pytest.mark.vllm, pytest.mark.slow]
@@ -96,17 +92,7 @@ print("RESULT=" + json.dumps(result))
 def test_trl_client_generates(server: VLLMServer, cache_dir: Path) -> None:
     """TRL's ``VLLMClient`` (what the trainer uses in server mode), from the vLLM env: token-id prompts,
     n completions per prompt with their log-probs, prefix-cache reset; weight sync stops at NCCL."""
-    out = subprocess.run(
-        [str(env_python()), "-c", CLIENT, server.base_url, str(server.model)],
-        cwd=ROOT,
-        env=subprocess_env(cache_dir),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    lines = [line for line in out.stdout.splitlines() if line.startswith("RESULT=")]
-    assert out.returncode == 0 and lines, out.stdout[-3000:] + out.stderr[-3000:]
-    result = json.loads(lines[-1].removeprefix("RESULT="))
+    result = env_result(["-c", CLIENT, server.base_url, str(server.model)], cache_dir)
     assert result["world_size"] == 1
     assert result["prompt_ids"] == [result["prompt"]] * 2
     assert len(result["completion_lengths"]) == 8 and all(0 < n <= 8 for n in result["completion_lengths"])
