@@ -188,7 +188,7 @@ def resolve_resume(value: object, run_dir: Path) -> str | None:
     directory, or a fresh start when there is none) or a checkpoint directory."""
     if value in OFF:
         return None
-    if value is True or str(value).lower() in ("auto", "true"):
+    if resume_auto(value):
         last = find_last_checkpoint(run_dir)
         if last is None:
             if damaged := damaged_checkpoints(run_dir):
@@ -215,6 +215,11 @@ def resolve_resume(value: object, run_dir: Path) -> str | None:
 def resume_requested(value: object) -> bool:
     """Whether ``training.resume_from_checkpoint`` asks to continue a run (``auto``, ``true`` or a path)."""
     return value not in OFF
+
+
+def resume_auto(value: object) -> bool:
+    """Whether ``training.resume_from_checkpoint`` asks for the run directory's newest complete checkpoint."""
+    return value is True or str(value).lower() in ("auto", "true")
 
 
 def check_checkpoint_dir(value: object) -> Path:

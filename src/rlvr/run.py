@@ -33,6 +33,7 @@ from rlvr.checkpoints import (
     find_last_checkpoint,
     finished_summary,
     resolve_resume,
+    resume_auto,
     resume_requested,
 )
 from rlvr.config import RootConfig, to_typed
@@ -271,7 +272,7 @@ def prepare(
     run_dir = Path(run_dir)
     resume = cfg.training.resume_from_checkpoint
     check_new_run_dir(run_dir, resume)  # never a second run into another run's directory
-    if resume_requested(resume) and not _resume_auto(resume):
+    if resume_requested(resume) and not resume_auto(resume):
         check_checkpoint_dir(resume)
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -422,16 +423,12 @@ def run(cfg: RootConfig | DictConfig, run_dir: str | Path, raw: DictConfig | Non
     typed = to_typed(cfg)
     resume = typed.training.resume_from_checkpoint
     if resume_requested(resume):
-        checkpoint = find_last_checkpoint(Path(run_dir)) if _resume_auto(resume) else resume
+        checkpoint = find_last_checkpoint(Path(run_dir)) if resume_auto(resume) else resume
         done = finished_summary(Path(run_dir), checkpoint, int(typed.training.max_steps or 0))
         if done is not None:
             logger.info(f"{run_dir}: the run finished at step {done['steps']} (summary.json, model/): nothing to do")
             return done
     return train(prepare(cfg, run_dir, raw=raw))
-
-
-def _resume_auto(value: object) -> bool:
-    return value is True or str(value).lower() in ("auto", "true")
 
 
 def _redact_record(values: list[str]) -> Any:
