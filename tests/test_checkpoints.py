@@ -56,7 +56,8 @@ def test_auto_resume_needs_the_completion_marker(tmp_path: Path) -> None:
     assert find_last_checkpoint(tmp_path) is None
     # the newest marked checkpoint is damaged and nothing else is resumable: one line, never a silent fresh start
     with pytest.raises(
-        UserError, match="the only checkpoint of .* is damaged \\(checkpoint-10: sub/shard.bin is missing"
+        UserError,
+        match="no complete checkpoint is left in .* the newest is damaged \\(checkpoint-10: sub/shard.bin is missing",
     ):
         resolve_resume("auto", tmp_path)
 

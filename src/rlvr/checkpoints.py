@@ -194,8 +194,8 @@ def resolve_resume(value: object, run_dir: Path) -> str | None:
             if damaged := damaged_checkpoints(run_dir):
                 where, problem = damaged[-1]
                 raise UserError(
-                    f"training.resume_from_checkpoint=auto: the only checkpoint of {run_dir} is damaged ({where.name}: "
-                    f"{problem}); restore it, or start a new run directory"
+                    f"training.resume_from_checkpoint=auto: no complete checkpoint is left in {run_dir}, the newest "
+                    f"is damaged ({where.name}: {problem}); restore it, or start a new run directory"
                 )
             logger.info(f"resume_from_checkpoint=auto: no complete checkpoint in {run_dir}, starting fresh")
             return None
