@@ -5,12 +5,14 @@ paths) live in ``tests/helpers/``.
 worker, so a module fixture (a shared training run, a vLLM server, a SLURM cluster) is built once. Much of the
 suite waits rather than computes (SLURM holding a requeued job, a server starting, a subprocess importing torch),
 so a second worker fills those gaps. Files are handed out longest-first: those with SLURM or vLLM tests, then
-those with other slow ones, then the rest, so the long ones never start last. ``-n 0`` runs in one process.
+multi-process ones, then those with other slow ones (or tests that need the tiny model), most such tests first, then
+the rest, so a long file never starts last. ``-n 0`` runs in one process.
 """
 
 from __future__ import annotations
 
 import os
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -26,16 +28,24 @@ _COST_MARKS = ("slurm", "vllm", "multiproc", "slow")
 
 
 def _cost_rank(item: pytest.Item) -> int:
-    return next((i for i, mark in enumerate(_COST_MARKS) if item.get_closest_marker(mark)), len(_COST_MARKS))
+    """0-3 by the first of ``_COST_MARKS`` the test carries; a test that needs the tiny model (``cache_dir``: it
+    trains or runs a CLI) counts as slow; 4 for the rest."""
+    rank = next((i for i, mark in enumerate(_COST_MARKS) if item.get_closest_marker(mark)), len(_COST_MARKS))
+    if rank == len(_COST_MARKS) and "cache_dir" in getattr(item, "fixturenames", ()):
+        rank = _COST_MARKS.index("slow")
+    return rank
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Longest files first (stable within a rank), keeping each file's tests together and in their order."""
+    """Longest files first: by their costliest test's rank, then by how many tests of that rank they hold; each
+    file's tests together and in their order."""
+    ranks = {item.nodeid: _cost_rank(item) for item in items}
     rank: dict[Path, int] = {}
     for item in items:
-        rank[item.path] = min(rank.get(item.path, len(_COST_MARKS)), _cost_rank(item))
+        rank[item.path] = min(rank.get(item.path, len(_COST_MARKS)), ranks[item.nodeid])
+    heavy = Counter(item.path for item in items if ranks[item.nodeid] == rank[item.path])
     first_seen = {path: i for i, path in reversed(list(enumerate(item.path for item in items)))}
-    items.sort(key=lambda item: (rank[item.path], first_seen[item.path]))
+    items.sort(key=lambda item: (rank[item.path], -heavy[item.path], first_seen[item.path]))
 
 
 @pytest.fixture(scope="session")
