@@ -139,3 +139,15 @@ def test_use_vllm_without_vllm_is_one_clear_error(tmp_path: Path) -> None:
         cfg = compose("config", overrides=["training.use_vllm=true", "training.vllm_mode=server"])
     with pytest.raises(UserError, match=r"uv sync --extra vllm"):
         build(cfg, tmp_path)
+
+
+def test_sigterm_outside_the_loop_stops_at_once_unless_a_stop_is_being_handled() -> None:
+    """Before the first step a SIGTERM raises ``Interrupted``; after a preemption request (the checkpoint written,
+    submitit's handler running ``scontrol requeue``, which makes SLURM send SIGTERM) it is only recorded."""
+    assert preemption.install()
+    with pytest.raises(preemption.Interrupted) as stop:
+        os.kill(os.getpid(), signal.SIGTERM)
+    assert stop.value.exit_code == 128 + signal.SIGTERM
+    os.kill(os.getpid(), signal.SIGUSR2)  # preempted: the request is being handled from here on
+    os.kill(os.getpid(), signal.SIGTERM)  # no exception
+    assert preemption.reason() == "SIGUSR2"

@@ -82,7 +82,9 @@ class Preempted(Exception):
 
 
 def _handler(signum: int, frame: FrameType | None) -> None:
-    if signum in STOP_AT_ONCE_OUTSIDE_THE_LOOP and not _in_loop.is_set():
+    # Outside the loop, at once; but not while a stop request is being handled (a checkpoint written, submitit's
+    # handler requeueing the job: SLURM's SIGTERM that ends the requeued job must not cut that handler short).
+    if signum in STOP_AT_ONCE_OUTSIDE_THE_LOOP and not _in_loop.is_set() and not _requested.is_set():
         raise Interrupted(signum)
     if signum == signal.SIGINT and signal.SIGINT in _received:
         raise KeyboardInterrupt  # a second Ctrl-C: stop now
