@@ -13,7 +13,7 @@ RECORDS, PROCESSES = 40, 4
 
 
 def _writer(path: str, who: int) -> None:
-    for i in range(RECORDS):  # records larger than a stream buffer (8 KiB): several write calls unless whole
+    for i in range(RECORDS):  # 50 kB records. A regression guard: unlocked appends did not tear on a local disk
         append_record(path, {"who": who, "i": i, "pad": str(who) * 50_000})
 
 
