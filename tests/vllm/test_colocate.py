@@ -118,3 +118,6 @@ def test_vllm_evaluation_of_the_trained_model_matches_transformers(colocate: Col
     (reasoning tokens read as their sources by both), but for near-ties in the logits (at most 2 of 24)."""
     vl, hf = colocate.vllm_eval["metrics"], colocate.hf_eval["metrics"]
     assert abs(vl["greedy"] - hf["greedy"]) <= 2 / 24 + 1e-9, (vl, hf)
+    # the 3-step model solves few problems (0 of 24 by both, measured), so the accuracy alone says little: the
+    # greedy completions' lengths must agree too (7.04 vs 7.21 tokens measured)
+    assert abs(vl["greedy_mean_tokens"] - hf["greedy_mean_tokens"]) <= 1.0, (vl, hf)
