@@ -44,6 +44,9 @@ def test_default_run_writes_a_self_describing_run_dir(tmp_path: Path, cache_dir:
     train_rows = [m for m in metrics if "reward" in m]
     assert [m["step"] for m in train_rows] == [1, 2]  # one line per logging step
     assert all(0.0 <= m["reward"] <= 1.0 and m["generated_tokens"] > 0 for m in train_rows)
+    for m in train_rows:  # the two kinds of uniform group, apart (rewards=math: correctness is the only reward)
+        assert 0.0 <= m["frac_all_correct"] <= 1.0 and 0.0 <= m["frac_all_wrong"] <= 1.0, m
+        assert m["frac_all_correct"] + m["frac_all_wrong"] == pytest.approx(m["frac_reward_zero_std"]), m
     periodic = [m for m in metrics if "eval/accuracy" in m]
     assert [(m["step"], m["eval/n"]) for m in periodic] == [(2, 16)]
     summary = json.loads((run_dir / "summary.json").read_text())

@@ -228,7 +228,21 @@ class RLVRTrainer(GRPOTrainer):
         inputs = self.prepare_generation_batch(list(inputs), training)
         self.scored_rewards = None
         output = super()._generate_and_score_completions(inputs)
+        if training:
+            self.log_saturation()
         return self.after_scoring(output, training)
+
+    def log_saturation(self) -> None:
+        """Log the shares of this round's groups whose every completion is solved (``frac_all_correct``) or
+        failed (``frac_all_wrong``) by the correctness reward: the two kinds of uninformative group that TRL's
+        ``frac_reward_zero_std`` counts together. Groups no correctness reward scored are left out."""
+        correct = self.correctness_rewards().reshape(-1, self.num_generations)
+        scored = ~th.isnan(correct).any(dim=1)
+        if not bool(scored.any()):
+            return
+        correct = correct[scored]
+        self.log_metric("frac_all_correct", float((correct >= 1.0).all(dim=1).float().mean()))
+        self.log_metric("frac_all_wrong", float((correct <= 0.0).all(dim=1).float().mean()))
 
     def weighted_rewards(self) -> th.Tensor:
         """Per-completion reward of the scored batch (all processes, global order): the per-function rewards
