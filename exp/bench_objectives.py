@@ -3,6 +3,10 @@
     uv run python exp/bench_objectives.py                       # 3 seeds, the offline default's budget
     uv run python exp/bench_objectives.py --steps 5 --seeds 1   # a quick smoke run
     uv run python exp/bench_objectives.py --overrides training.learning_rate=1e-4 --maxent-overrides objective.tau=1.0
+    uv run python exp/bench_objectives.py --regime lab          # on the lab (experiment=lab_arith, docs/lab.md)
+
+On the lab, ``exp/bench_replay.py --regime lab --arms none maxent`` runs the same pair at an equal token budget and
+adds the accuracy-vs-tokens and entropy-by-step curves.
 
 Each (objective, seed) is one run of the real CLI, ``exp/grpo_train.py``, in a subprocess: ``objective=grpo`` is
 the offline default, ``objective=maxent`` the same run with the MaxEnt objective (conf/objective/maxent.yaml), both with ``seed=<s>`` and the same ``--overrides``. Runs land in
@@ -27,11 +31,12 @@ from rlvr.cli_runner import ROOT, run_script
 from rlvr.reporting import fmt, mean_std
 
 OBJECTIVES = {"grpo": ["objective=grpo"], "maxent": ["objective=maxent"]}
+REGIMES = {"default": [], "lab": ["experiment=lab_arith"]}  # the offline default, or the lab (docs/lab.md)
 
 
 def run_one(objective: str, seed: int, args: argparse.Namespace) -> dict:
     budget = f"steps{args.steps}" if args.steps is not None else "preset"
-    run_dir = args.out_dir / budget / objective / f"seed{seed}"
+    run_dir = args.out_dir / args.regime / budget / objective / f"seed{seed}"
     summary_path = run_dir / "summary.json"
     if summary_path.exists() and not args.force:
         logger.info(f"{objective} seed {seed}: reusing {summary_path}")
@@ -43,6 +48,7 @@ def run_one(objective: str, seed: int, args: argparse.Namespace) -> dict:
         f"hydra.run.dir={run_dir}",
         "print_config=none",
         *([f"training.max_steps={args.steps}"] if args.steps is not None else []),
+        *REGIMES[args.regime],
         *args.overrides,
         *(args.maxent_overrides if objective == "maxent" else []),
     ]
@@ -96,7 +102,7 @@ def report(results: dict[str, list[dict]], args: argparse.Namespace) -> str:
     budget = f"training.max_steps={args.steps}" if args.steps is not None else "the preset's training.max_steps"
     return (
         "# Objectives: GRPO vs MaxEnt-GRPO\n\n"
-        f"`{cmd}`: the offline default (tiny model, arith), {budget}, seeds {', '.join(map(str, args.seed_list))}; "
+        f"`{cmd}`: {'the offline default (tiny model, arith)' if args.regime == 'default' else 'the lab (`experiment=lab_arith`)'}, {budget}, seeds {', '.join(map(str, args.seed_list))}; "
         "grpo = `objective=grpo`, maxent = `objective=maxent` (the offline default otherwise), same seeds and "
         "overrides"
         + (f" (`{' '.join(args.overrides)}`)" if args.overrides else "")
@@ -110,6 +116,7 @@ def report(results: dict[str, list[dict]], args: argparse.Namespace) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1")
+    ap.add_argument("--regime", choices=list(REGIMES), default="default", help="the offline default or the lab")
     ap.add_argument("--steps", type=int, default=None, help="training.max_steps (default: the preset's)")
     ap.add_argument("--objectives", nargs="+", default=list(OBJECTIVES), choices=list(OBJECTIVES))
     ap.add_argument("--overrides", nargs="*", default=[], help="Hydra overrides for every run")
