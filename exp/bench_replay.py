@@ -309,7 +309,8 @@ def render(runs: dict[str, list[dict]], base: str, args: argparse.Namespace) -> 
         lines += ["", f"{title} over training (mean over seeds, by fifth of the run):", ""]
         for arm, arm_runs in runs.items():
             parts = [np.nanmean(np.concatenate([np.array_split(r[key], 5)[i] for r in arm_runs])) for i in range(5)]
-            lines.append(f"- {arm}: " + " → ".join(f"{p:.2f}" for p in parts))
+            digits = 3 if key == "entropy" else 2
+            lines.append(f"- {arm}: " + " → ".join(f"{p:.{digits}f}" for p in parts))
     return "\n".join(lines) + "\n"
 
 
@@ -369,9 +370,10 @@ def plot(runs: dict[str, list[dict]], path: Path, budget: float) -> None:
     grid = np.linspace(0, budget, 41)
     for arm, arm_runs in runs.items():
         # the gain over each run's own start: seeds evaluate on different held-out splits, whose levels differ
-        gain = 100 * np.array([on_grid(r["curve"], grid) - r["curve"][0, 1] for r in arm_runs])
-        left.plot(grid, gain.mean(0), label=arm)
-        left.fill_between(grid, gain.mean(0) - gain.std(0), gain.mean(0) + gain.std(0), alpha=0.12)
+        reach = grid[grid <= min(r["curve"][-1, 0] for r in arm_runs)]  # no flat line past an arm's last tokens
+        gain = 100 * np.array([on_grid(r["curve"], reach) - r["curve"][0, 1] for r in arm_runs])
+        left.plot(reach, gain.mean(0), label=arm)
+        left.fill_between(reach, gain.mean(0) - gain.std(0), gain.mean(0) + gain.std(0), alpha=0.12)
         m = min(len(r["zero_std"]) for r in arm_runs)
         k = max(1, m // 40)
         for axis, key in ((middle, "zero_std"), (right, "entropy")):
