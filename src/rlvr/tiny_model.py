@@ -143,7 +143,7 @@ def warm_start(model: Qwen3ForCausalLM, tokenizer: PreTrainedTokenizerFast, spec
     rng = random.Random(spec.seed)
     opt = th.optim.AdamW(model.parameters(), lr=spec.warmup_lr, weight_decay=0.0)
     model.train()
-    start, losses, accuracy, steps = time.time(), [], None, 0
+    start, losses, accuracy, steps, curve = time.time(), [], None, 0, []
     for step in range(spec.warmup_steps):
         lr = spec.warmup_lr * 0.5 * (1 + math.cos(math.pi * step / max(1, spec.warmup_steps)))
         for group in opt.param_groups:
@@ -160,15 +160,22 @@ def warm_start(model: Qwen3ForCausalLM, tokenizer: PreTrainedTokenizerFast, spec
         if spec.warmup_target_accuracy > 0 and steps % spec.warmup_eval_every == 0:
             accuracy = probe_accuracy(model, tokenizer, probe, spec.system_prompt, spec.warmup_format)
             model.train()
-            logger.info(f"tiny warm start: step {steps} loss {loss.item():.3f} probe accuracy {accuracy:.3f}")
+            curve.append([steps, round(loss.item(), 4), accuracy])
+            logger.debug(f"tiny warm start: step {steps} loss {loss.item():.3f} probe accuracy {accuracy:.3f}")
             if accuracy >= spec.warmup_target_accuracy:
                 break
     model.eval()
+    if accuracy is not None:  # one console line; every probe is kept in rlvr_tiny.json (probe_curve)
+        logger.info(
+            f"tiny warm start: probe accuracy {accuracy:.3f} at step {steps} "
+            f"(target {spec.warmup_target_accuracy}, probed every {spec.warmup_eval_every} steps)"
+        )
     return {
         "warmup_seconds": round(time.time() - start, 1),
         "warmup_steps_done": steps,
         "probe_accuracy": accuracy,
         "final_loss": sum(losses[-20:]) / len(losses[-20:]),
+        "probe_curve": curve,  # [step, loss, probe accuracy] at every probe
     }
 
 
