@@ -1,5 +1,5 @@
 """A smoke run of every lab preset (``experiment=lab_*``, docs/lab.md): it composes, builds its tiny model, trains,
-evaluates every level and logs the two kinds of uniform group that the lab's criteria are read from. The lab's
+evaluates and logs the two kinds of uniform group that the lab's criteria are read from. The lab's
 figures come from ``exp/bench_replay.py --regime lab``, not from tests."""
 
 from __future__ import annotations
