@@ -10,10 +10,12 @@ checkpointing, reward kwargs) show up here instead of after a GPU allocation.
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 import pandas as pd
 import pytest
+import torch as th
 from transformers import Qwen2Config, Qwen2ForCausalLM, Qwen3Config, Qwen3ForCausalLM
 
 from rlvr.tiny_model import build_tokenizer
@@ -112,3 +114,19 @@ def test_gpu_recipe_dry_runs_on_cpu(recipe: str, tmp_path: Path, cache_dir: Path
     assert json.loads((run_dir / "model/config.json").read_text())["model_type"] == (
         "qwen3" if "qwen3" in cfg.model.name_or_path.lower() else "qwen2"
     )
+
+
+def test_gpu_smoke_script_refuses_a_machine_without_cuda(tmp_path: Path) -> None:
+    """slurm/gpu_smoke.sh started by mistake on a login node (no CUDA) stops at once with one line saying where to
+    run it, and trains nothing. Its GPU runs themselves are recorded in slurm/README.md ("GPU smoke test")."""
+    if th.cuda.is_available():
+        pytest.skip("this machine has CUDA: the script would run for real")
+    proc = subprocess.run(
+        ["bash", str(CONF_DIR.parent / "slurm/gpu_smoke.sh"), str(tmp_path / "out")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode != 0
+    assert proc.stderr.strip().splitlines()[-1].startswith("gpu_smoke: no CUDA device here: run it on a GPU node")
+    assert not list((tmp_path / "out").glob("*/summary.json"))
