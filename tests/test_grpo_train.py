@@ -116,27 +116,6 @@ def test_same_seed_gives_the_same_run(tmp_path: Path, cache_dir: Path) -> None:
     assert runs[0] == runs[1]
 
 
-def test_local_multirun_sweeps_overrides(tmp_path: Path, cache_dir: Path) -> None:
-    sweep = tmp_path / "sweep"
-    proc = run_cli(
-        [
-            "-m",
-            *FAST,
-            "training.max_steps=1",
-            "eval.enabled=false",
-            "training.learning_rate=5e-5,1e-4",
-            f"hydra.sweep.dir={sweep}",
-        ],
-        cache_dir,
-    )
-    assert_ok(proc)
-    lrs = []
-    for job in sorted(p for p in sweep.iterdir() if p.is_dir()):
-        assert json.loads((job / "summary.json").read_text())["steps"] == 1
-        lrs.append(yaml.safe_load((job / ".hydra/config.yaml").read_text())["training"]["learning_rate"])
-    assert sorted(lrs) == [5e-5, 1e-4]
-
-
 @pytest.fixture(scope="module")
 def local_hub_copies(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """A model saved with save_pretrained and a DeepScaleR-shaped parquet file, as if downloaded."""
