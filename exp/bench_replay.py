@@ -24,7 +24,6 @@ fifth of the run the zero-std shares and the policy entropy.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -36,6 +35,10 @@ import yaml
 from loguru import logger
 
 from rlvr.cli_runner import ROOT, cli_env, failure_tail, run_script
+from rlvr.sweeps import efficiency
+from rlvr.sweeps import runs as sweep_runs
+from rlvr.sweeps.efficiency import GAIN_SHARE
+from rlvr.sweeps.render import curve
 
 ARMS: dict[str, list[str]] = {
     "none": ["replay=none"],
@@ -55,7 +58,6 @@ REGIMES = {
     },
     "mix": {"experiment": "arith_mix", "arms": ["none", "replay"], "tokens": 87_000},
 }
-GAIN_SHARE = 0.9  # "tokens to reach" targets this share of the baseline seed's final gain
 
 
 def run_arm(arm: str, seed: int, args: argparse.Namespace) -> Path:
@@ -103,16 +105,15 @@ def arm_command(arm: str, seed: int, run_dir: Path, args: argparse.Namespace) ->
 
 
 def load_run(run_dir: Path) -> dict:
-    summary = json.loads((run_dir / "summary.json").read_text())
-    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines() if line.strip()]
-    train = [r for r in rows if "loss" in r]
-    curve = [(0, summary["accuracy_before"])]
-    curve += [(r["generated_tokens"], r["eval/accuracy"]) for r in rows if "eval/accuracy" in r]
-    if curve[-1][0] != summary["generated_tokens"]:
-        curve.append((summary["generated_tokens"], summary["accuracy_after"]))
+    """A finished run as the report reads it: the summary, the held-out accuracy curve against generated tokens
+    (``rlvr.sweeps``, the same reader as ``exp/report.py``) and the per-step arrays this report adds."""
+    run = sweep_runs.load_run(run_dir)
+    if run.summary is None:
+        raise SystemExit(f"{run_dir}: no summary.json ({run.status}): rerun the bench (it resumes finished arms)")
+    summary, train = run.summary, run.train_records
     return {
         "summary": summary,
-        "curve": np.array(curve, dtype=float),
+        "curve": curve(run, "eval/accuracy", "tokens"),
         "zero_std": np.array([r.get("frac_reward_zero_std", np.nan) for r in train]),
         "all_correct": np.array([r.get("frac_all_correct", np.nan) for r in train]),
         "all_wrong": np.array([r.get("frac_all_wrong", np.nan) for r in train]),
@@ -135,38 +136,18 @@ def pool_passes(run_dir: Path, steps: int) -> float:
     return steps * per_step / training["num_generations"] / n_train
 
 
-def tokens_to_reach(curve: np.ndarray, target: float) -> float | None:
-    """Generated tokens at which the (linearly interpolated) curve first reaches ``target``."""
-    for (t0, a0), (t1, a1) in zip(curve[:-1], curve[1:], strict=True):
-        if a1 >= target:
-            return float(t0 if a0 >= target else t0 + (t1 - t0) * (target - a0) / (a1 - a0))
-    return None
-
-
 def on_grid(curve: np.ndarray, grid: np.ndarray) -> np.ndarray:
     """Accuracy of a run at the token counts of ``grid`` (linear interpolation; runs have different step sizes)."""
     return np.interp(grid, curve[:, 0], curve[:, 1])
 
 
-def reach_ratio(run: dict, base: dict, share: float = GAIN_SHARE) -> float:
-    """Generated tokens ``run`` needs to gain ``share`` of ``base``'s final gain, over the tokens ``base`` needs
-    (the same seed: the same start and held-out split); inf when ``run`` never gets there."""
-    start = base["curve"][0, 1]
-    if base["summary"]["accuracy_after"] <= start:
-        return float("nan")  # the baseline did not gain: nothing to reach
-    target = start + share * (base["summary"]["accuracy_after"] - start)
-    base_tokens = tokens_to_reach(base["curve"], target)
-    tokens = tokens_to_reach(run["curve"], target)
-    if tokens is None:
-        return float("inf")
-    return tokens / max(base_tokens or 1.0, 1.0)
+def reach_ratio(run: dict, base: dict) -> float:
+    """``rlvr.sweeps.efficiency.reach_ratio`` of two loaded runs of the same seed."""
+    return efficiency.reach_ratio(run["curve"], base["curve"], base["summary"]["accuracy_after"], GAIN_SHARE)
 
 
 def gain_auc(run: dict, budget: float) -> float:
-    """Mean held-out gain over the run's start across ``[0, budget]`` generated tokens (points): the area under
-    the gain-vs-tokens curve divided by the budget, so it reads as an average gain."""
-    grid = np.linspace(0, budget, 201)
-    return float(100 * (on_grid(run["curve"], grid) - run["curve"][0, 1]).mean())
+    return efficiency.gain_auc(run["curve"], budget)
 
 
 def parse_arm(text: str) -> tuple[str, list[str]]:
