@@ -11,9 +11,11 @@ adds the accuracy-vs-tokens and entropy-by-step curves.
 Each (objective, seed) is one run of the real CLI, ``exp/grpo_train.py``, in a subprocess: ``objective=grpo`` is
 the offline default, ``objective=maxent`` the same run with the MaxEnt objective (conf/objective/maxent.yaml), both with ``seed=<s>`` and the same ``--overrides``. Runs land in
 ``--out-dir/<steps<N>|preset>/<objective>/seed<s>/``;
-a run whose ``summary.json`` already exists is reused unless ``--force``. Reads every summary.json, prints a
-markdown table (held-out greedy accuracy before/after, generated tokens, wall seconds; per run and mean +- std per
-objective) and writes it to ``--report``.
+a run whose ``summary.json`` already exists is reused unless ``--force``. The report (``--report``, printed too) is
+``rlvr.sweeps``' comparison of the runs, as ``exp/report.py`` writes it: held-out greedy accuracy, gain, generated
+tokens, wall time and mean entropy per objective (mean ± std over seeds, per seed), per-seed deltas against grpo,
+tokens to 90% of grpo's gain, and the accuracy and entropy curves; ``results.csv`` and the PNGs go to
+``<report>_files/``.
 """
 
 from __future__ import annotations
@@ -28,19 +30,19 @@ from pathlib import Path
 from loguru import logger
 
 from rlvr.cli_runner import ROOT, run_script
-from rlvr.reporting import fmt, mean_std
+from rlvr.sweeps.report import ReportSpec, write_report
 
 OBJECTIVES = {"grpo": ["objective=grpo"], "maxent": ["objective=maxent"]}
 REGIMES = {"default": [], "lab": ["experiment=lab_arith"]}  # the offline default, or the lab (docs/lab.md)
 
 
-def run_one(objective: str, seed: int, args: argparse.Namespace) -> dict:
+def run_one(objective: str, seed: int, args: argparse.Namespace) -> Path:
     budget = f"steps{args.steps}" if args.steps is not None else "preset"
     run_dir = args.out_dir / args.regime / budget / objective / f"seed{seed}"
     summary_path = run_dir / "summary.json"
     if summary_path.exists() and not args.force:
         logger.info(f"{objective} seed {seed}: reusing {summary_path}")
-        return json.loads(summary_path.read_text())
+        return run_dir
     overrides = [
         *OBJECTIVES[objective],
         f"seed={seed}",
@@ -65,39 +67,22 @@ def run_one(objective: str, seed: int, args: argparse.Namespace) -> dict:
         f"{objective} seed {seed}: accuracy {summary['accuracy_before']} -> {summary['accuracy_after']} "
         f"in {time.time() - t0:.0f} s"
     )
-    return summary
+    return run_dir
 
 
-def report(results: dict[str, list[dict]], args: argparse.Namespace) -> str:
-    head = "| objective | seed | accuracy before | accuracy after | gain | steps | generated tokens | wall s |"
-    lines = [head, "|---|---:|---:|---:|---:|---:|---:|---:|"]
-    for objective, runs in results.items():
-        for s in runs:
-            before, after = s["accuracy_before"], s["accuracy_after"]
-            gain = None if before is None or after is None else after - before
-            lines.append(
-                f"| {objective} | {s['seed']} | {fmt(before, '.3f')} | {fmt(after, '.3f')} | {fmt(gain, '+.3f')} "
-                f"| {s['steps']} | {s['generated_tokens']:,} | {s['wall_seconds']:.0f} |"
-            )
-    per_run = "\n".join(lines)
-    lines = [
-        "| objective | runs | accuracy before | accuracy after | gain | generated tokens | wall s |",
-        "|---|---:|---:|---:|---:|---:|---:|",
-    ]
-    for objective, runs in results.items():
-        gains = [
-            None
-            if s["accuracy_before"] is None or s["accuracy_after"] is None
-            else s["accuracy_after"] - s["accuracy_before"]
-            for s in runs
-        ]
-        lines.append(
-            f"| {objective} | {len(runs)} | {mean_std([s['accuracy_before'] for s in runs], '.3f')} "
-            f"| {mean_std([s['accuracy_after'] for s in runs], '.3f')} | {mean_std(gains, '+.3f')} "
-            f"| {mean_std([float(s['generated_tokens']) for s in runs], ',.0f')} "
-            f"| {mean_std([s['wall_seconds'] for s in runs], '.0f')} |"
+def report(run_dirs: list[Path], args: argparse.Namespace) -> str:
+    """The benchmark's header, then ``rlvr.sweeps``' comparison of its runs (the same as ``exp/report.py``):
+    mean ± std per objective, per-seed deltas against grpo, the accuracy and entropy curves; files beside
+    ``--report`` in ``<report>_files/`` (results.csv has one row per run)."""
+    compared = write_report(
+        ReportSpec(
+            paths=[str(d) for d in run_dirs],
+            out=args.report.parent / f"{args.report.stem}_files",
+            baseline="objective=grpo" if "grpo" in args.objectives and len(args.objectives) > 1 else None,
+            metrics=["entropy@mean"],
+            curves=["eval/accuracy", "entropy"],
         )
-    means = "\n".join(lines)
+    )
     cmd = " ".join(["uv run python exp/bench_objectives.py", *sys.argv[1:]])
     budget = f"training.max_steps={args.steps}" if args.steps is not None else "the preset's training.max_steps"
     return (
@@ -108,8 +93,7 @@ def report(results: dict[str, list[dict]], args: argparse.Namespace) -> str:
         + (f" (`{' '.join(args.overrides)}`)" if args.overrides else "")
         + (f", maxent also `{' '.join(args.maxent_overrides)}`" if args.maxent_overrides else "")
         + ". Accuracy is greedy held-out accuracy (summary.json `accuracy_before` / `accuracy_after`); "
-        f"{platform.processor() or platform.machine()}, {platform.system()}.\n\n"
-        "Mean ± std over seeds:\n\n" + means + "\n\nPer run:\n\n" + per_run + "\n"
+        f"{platform.processor() or platform.machine()}, {platform.system()}.\n\n" + compared.body_for(args.report)
     )
 
 
@@ -127,11 +111,12 @@ def main() -> None:
     args = ap.parse_args()
     args.seed_list = list(range(args.seeds))
 
-    results: dict[str, list[dict]] = {o: [] for o in args.objectives}
+    run_dirs = []
     for seed in args.seed_list:  # seeds outermost: a partial benchmark still compares objectives
         for objective in args.objectives:
-            results[objective].append(run_one(objective, seed, args))
-    text = report(results, args)
+            run_dirs.append(run_one(objective, seed, args))
+    args.report.parent.mkdir(parents=True, exist_ok=True)
+    text = report(run_dirs, args)
     print(text)
     args.report.parent.mkdir(parents=True, exist_ok=True)
     args.report.write_text(text)

@@ -6,8 +6,9 @@
 Each (arm, seed) is one run of the real CLI, ``exp/grpo_train.py``: ``experiment=reasoning_vocab_tiny_baseline``
 and ``experiment=reasoning_vocab_tiny`` (conf/experiment/), with ``seed=<s>`` and the same ``--overrides``. Runs land
 in ``--out-dir/<steps<N>|preset>/<arm>/seed<s>/`` and are reused when their ``summary.json`` exists (``--force``
-reruns). The report (``--report``) has held-out greedy accuracy before/after per run and mean ± std per arm, the
-reasoning-token usage at the last step (share of thinking tokens that are copies, distinct copies used, copies
+reruns). The report (``--report``) is ``rlvr.sweeps``' comparison of the runs, as ``exp/report.py`` writes it
+(held-out greedy accuracy, gain, tokens, wall; mean ± std per arm, per seed, deltas against the baseline; CSV and
+curves in ``<report>_files/``), with the reasoning-token usage at the last step (share of thinking tokens that are copies, distinct copies used, copies
 outside thinking), and ``exp/analyze_reasoning_vocab.py``'s figures for seed 0 (written to ``--figures``).
 
     uv run python exp/bench_reasoning_vocab.py --overhead   # the thinking mask's cost in generate, side by side
@@ -32,19 +33,19 @@ from pathlib import Path
 from loguru import logger
 
 from rlvr.cli_runner import ROOT, run_script
-from rlvr.reporting import fmt, mean_std
+from rlvr.sweeps.report import ReportSpec, write_report
 
 ARMS = {"baseline": "reasoning_vocab_tiny_baseline", "reasoning_vocab": "reasoning_vocab_tiny"}
 USAGE = ("reasoning_vocab/share_in_thinking", "reasoning_vocab/distinct_ids", "reasoning_vocab/outside_count")
 
 
-def run_one(arm: str, seed: int, args: argparse.Namespace) -> tuple[Path, dict]:
+def run_one(arm: str, seed: int, args: argparse.Namespace) -> Path:
     budget = f"steps{args.steps}" if args.steps is not None else "preset"
     run_dir = args.out_dir / budget / arm / f"seed{seed}"
     summary_path = run_dir / "summary.json"
     if summary_path.exists() and not args.force:
         logger.info(f"{arm} seed {seed}: reusing {summary_path}")
-        return run_dir, json.loads(summary_path.read_text())
+        return run_dir
     overrides = [
         f"experiment={ARMS[arm]}",
         f"seed={seed}",
@@ -65,42 +66,21 @@ def run_one(arm: str, seed: int, args: argparse.Namespace) -> tuple[Path, dict]:
     summary = json.loads(summary_path.read_text())
     logger.info(f"{arm} seed {seed}: accuracy {summary['accuracy_before']} -> {summary['accuracy_after']} "
                 f"in {time.time() - t0:.0f} s")  # fmt: skip
-    return run_dir, summary
+    return run_dir
 
 
-def last_usage(run_dir: Path) -> dict[str, float]:
-    """The usage metrics of the last logged training step."""
-    last: dict[str, float] = {}
-    for line in (run_dir / "metrics.jsonl").read_text().splitlines():
-        rec = json.loads(line)
-        if "loss" in rec:
-            last.update({k: rec[k] for k in USAGE if k in rec})
-    return last
-
-
-def report(results: dict[str, list[tuple[Path, dict]]], args: argparse.Namespace, figures: Path | None) -> str:
-    lines = ["| arm | seed | accuracy before | accuracy after | gain | copies in thinking | distinct copies "
-             "| copies outside | generated tokens | wall s |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
-    for arm, runs in results.items():
-        for run_dir, s in runs:
-            u = last_usage(run_dir)
-            gain = s["accuracy_after"] - s["accuracy_before"]
-            lines.append(
-                f"| {arm} | {s['seed']} | {s['accuracy_before']:.3f} | {s['accuracy_after']:.3f} | {gain:+.3f} "
-                f"| {fmt(u.get(USAGE[0]), '.3f')} | {fmt(u.get(USAGE[1]), '.0f')} | {fmt(u.get(USAGE[2]), '.0f')} "
-                f"| {s['generated_tokens']:,} | {s['wall_seconds']:.0f} |"
-            )
-    per_run = "\n".join(lines)
-    lines = ["| arm | runs | accuracy before | accuracy after | gain | copies in thinking (last step) |",
-             "|---|---:|---:|---:|---:|---:|"]  # fmt: skip
-    for arm, runs in results.items():
-        sums = [s for _, s in runs]
-        lines.append(
-            f"| {arm} | {len(runs)} | {mean_std([s['accuracy_before'] for s in sums], '.3f')} "
-            f"| {mean_std([s['accuracy_after'] for s in sums], '.3f')} "
-            f"| {mean_std([s['accuracy_after'] - s['accuracy_before'] for s in sums], '+.3f')} "
-            f"| {mean_std([last_usage(d).get(USAGE[0]) for d, _ in runs], '.3f')} |"
+def report(run_dirs: list[Path], args: argparse.Namespace, figures: Path | None) -> str:
+    """The benchmark's header, then ``rlvr.sweeps``' comparison of its runs (the same as ``exp/report.py``) with
+    the reasoning-token usage of the last training step as extra columns; files in ``<report>_files/``."""
+    compared = write_report(
+        ReportSpec(
+            paths=[str(d) for d in run_dirs],
+            out=args.report.parent / f"{args.report.stem}_files",
+            baseline=f"experiment={ARMS['baseline']}",
+            metrics=list(USAGE),
+            curves=["eval/accuracy", "reward"],
         )
+    )
     cmd = " ".join(["uv run python exp/bench_reasoning_vocab.py", *sys.argv[1:]])
     budget = f"training.max_steps={args.steps}" if args.steps is not None else "the presets' training.max_steps"
     text = (
@@ -108,9 +88,9 @@ def report(results: dict[str, list[tuple[Path, dict]]], args: argparse.Namespace
         f"`{cmd}`: `experiment=reasoning_vocab_tiny_baseline` vs `experiment=reasoning_vocab_tiny`, {budget}, "
         f"seeds {', '.join(map(str, args.seed_list))}"
         + (f", overrides `{' '.join(args.overrides)}`" if args.overrides else "")
-        + ". Accuracy: greedy held-out accuracy (summary.json); usage: `reasoning_vocab/*` of the last training "
-        f"step in metrics.jsonl; {platform.machine()}, {platform.system()}.\n\n"
-        "Mean ± std over seeds:\n\n" + "\n".join(lines) + "\n\nPer run:\n\n" + per_run + "\n"
+        + ". Accuracy: greedy held-out accuracy (summary.json); usage (`reasoning_vocab/*`): its value at the last "
+        f"training step in metrics.jsonl; {platform.machine()}, {platform.system()}.\n\n"
+        + compared.body_for(args.report)
     )
     if figures is not None:
         text += f"\nSeed 0, `exp/analyze_reasoning_vocab.py` (report and PNGs in `{figures}`):\n\n"
@@ -130,7 +110,9 @@ def overhead(batch: int = 64, new_tokens: int = 48, repeats: int = 3) -> str:
     from rlvr.tiny_model import build_tokenizer, ensure_tiny_model, format_prompt
     from rlvr.vocab import ThinkingLogitsProcessor, build_token_map, extend_model
 
-    path = ensure_tiny_model(TinyModelSpec(warmup_format="think"), os.environ.get("RLVR_CACHE_DIR") or ROOT / ".cache/rlvr")
+    path = ensure_tiny_model(
+        TinyModelSpec(warmup_format="think"), os.environ.get("RLVR_CACHE_DIR") or ROOT / ".cache/rlvr"
+    )
     model = AutoModelForCausalLM.from_pretrained(path).eval()
     tok = build_tokenizer()
     tm = build_token_map(ReasoningVocabConfig(size=-1, init="all"), model.get_input_embeddings().weight.shape[0], tok)
@@ -221,13 +203,13 @@ def main() -> None:
         return
     args.seed_list = list(range(args.seeds))
 
-    results: dict[str, list[tuple[Path, dict]]] = {arm: [] for arm in ARMS}
+    results: dict[str, list[Path]] = {arm: [] for arm in ARMS}
     for seed in args.seed_list:  # seeds outermost: a partial benchmark still compares the arms
         for arm in ARMS:
             results[arm].append(run_one(arm, seed, args))
     figures = None
     if args.seed_list and args.seed_list[0] == 0:
-        vocab_dir, base_dir = results["reasoning_vocab"][0][0], results["baseline"][0][0]
+        vocab_dir, base_dir = results["reasoning_vocab"][0], results["baseline"][0]
         figures = args.figures or vocab_dir / "analysis"
         proc = run_script(
             [str(vocab_dir), "--baseline", str(base_dir), "--out", str(figures)],
@@ -236,9 +218,9 @@ def main() -> None:
         )
         if proc.returncode != 0:
             raise SystemExit(f"analysis failed:\n{proc.stdout[-2000:]}")
-    text = report(results, args, figures)
-    print(text)
     args.report.parent.mkdir(parents=True, exist_ok=True)
+    text = report([d for seed_dirs in zip(*results.values(), strict=True) for d in seed_dirs], args, figures)
+    print(text)
     args.report.write_text(text)
     logger.info(f"wrote {args.report}")
 

@@ -122,7 +122,7 @@ def test_preempted_resumed_and_killed_runs(tmp_path: Path, cache_dir: Path) -> N
     assert run.status == "preempted" and run.final()["steps"] == 1
     out = report(str(run_dir))
     assert_ok(out)
-    assert "1 runs in 1 groups (1 preempted)" in out.stdout
+    assert "1 run in 1 group (1 preempted)" in out.stdout
     assert f"| {run_dir} | preempted | 1 |" in out.stdout
 
     flag.unlink()

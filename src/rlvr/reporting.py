@@ -136,19 +136,3 @@ def model_card(cfg: RootConfig, base_model: str, summary: dict[str, Any] | None,
     lines += ["", "Reproduce:", "", "```bash", reproduce_command(overrides), "```", ""]
     return "\n".join(lines)
 
-
-def fmt(x: float | None, spec: str) -> str:
-    """``x`` formatted with ``spec``; ``-`` for None (benchmark tables)."""
-    return "-" if x is None else format(x, spec)
-
-
-def mean_std(values: list[float | None], spec: str) -> str:
-    """``mean ± std`` of the values that are not None (just the value for one; ``-`` for none)."""
-    import statistics
-
-    vals = [v for v in values if v is not None]
-    if not vals:
-        return "-"
-    if len(vals) == 1:
-        return format(vals[0], spec)
-    return f"{format(statistics.mean(vals), spec)} ± {format(statistics.stdev(vals), spec)}"

@@ -61,11 +61,13 @@ def group_runs(runs: list[Run], by: list[str] | None = None) -> list[Group]:
         keys = varying_overrides(runs)
 
         def label(run: Run) -> str:
-            return " ".join(f"{k}={run.overrides[k]}" for k in keys if k in run.overrides) or "(no override)"
+            if not keys:
+                return "all"
+            return " ".join(f"{k}={run.overrides[k]}" for k in keys if k in run.overrides) or "(defaults)"
 
     groups: dict[str, list[Run]] = {}
     for run in runs:
-        groups.setdefault(label(run) or "all", []).append(run)
+        groups.setdefault(label(run), []).append(run)
     return [
         Group(name, sorted(rs, key=lambda r: (r.seed is None, r.seed or 0, str(r.path)))) for name, rs in groups.items()
     ]

@@ -53,9 +53,19 @@ def _decimals(key: str) -> tuple[float, int]:
     return 1.0, 4
 
 
+def _metric_decimals(groups: list[Group], key: str) -> int:
+    """Decimals that suit a metric's size: 0 for counts and large values, 2 from 1 up, else 4."""
+    values = [abs(v) for g in groups for v in stat(g.complete, key).values]
+    if not values or max(values) >= 100 or all(float(v).is_integer() for v in values):
+        return 0
+    return 2 if max(values) >= 1 else 4
+
+
 def groups_table(groups: list[Group], metrics: list[str]) -> list[str]:
     """One row per group over its complete runs: n, mean ± std (sample std over seeds) and the per-seed values."""
-    columns = [(k, h, s, d) for k, h, s, d in BASE_COLUMNS] + [(m, m, 1.0, 4) for m in metrics]
+    columns = [(k, h, s, d) for k, h, s, d in BASE_COLUMNS] + [
+        (m, m, 1.0, _metric_decimals(groups, m)) for m in metrics
+    ]
     header = ["group", "n", "seeds"] + [h for _, h, _, _ in columns] + ["final accuracy per seed"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for group in groups:

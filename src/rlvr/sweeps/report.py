@@ -3,6 +3,7 @@ curve metric. ``exp/report.py`` is its command line; benchmarks call :func:`writ
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,8 +41,15 @@ class ReportSpec:
 class Report:
     runs: list[Run]
     groups: list[Group]
-    markdown: str
+    markdown: str  # report.md: title, command, body
+    body: str  # the tables and figure links alone, for a benchmark's own report
     files: list[Path]
+    out: Path
+
+    def body_for(self, document: Path) -> str:
+        """The body with its figure links made relative to ``document`` (a report written elsewhere)."""
+        prefix = os.path.relpath(self.out, document.parent)
+        return re.sub(r"\]\((curve_[^)]+\.png)\)", lambda m: f"]({prefix}/{m.group(1)})", self.body)
 
 
 def _slug(metric: str) -> str:
@@ -54,11 +62,11 @@ def write_report(spec: ReportSpec) -> Report:
     baseline = find_group(groups, spec.baseline) if spec.baseline else None
     spec.out.mkdir(parents=True, exist_ok=True)
     counts = {s: sum(r.status == s for r in runs) for s in ("complete", "preempted", "running", "stopped")}
-    lines = [f"# {spec.title}", ""]
+    head = [f"# {spec.title}", ""]
     if spec.command:
-        lines += [f"Command: `{spec.command}`", ""]
-    lines += [
-        f"{len(runs)} runs in {len(groups)} groups ("
+        head += [f"Command: `{spec.command}`", ""]
+    lines = [
+        f"{len(runs)} run{'s' * (len(runs) != 1)} in {len(groups)} group{'s' * (len(groups) != 1)} ("
         + ", ".join(f"{n} {s}" for s, n in counts.items() if n)
         + "). Groups are the overrides that differ between runs, the seed aside"
         + (f" (here by {', '.join(spec.by)})" if spec.by else "")
@@ -103,6 +111,7 @@ def write_report(spec: ReportSpec) -> Report:
         else:
             logger.warning(f"no complete run logged {metric!r}: no curve drawn")
     lines += ["Runs:", "", *(f"- `{r.path}` ({r.status})" for r in runs), ""]
-    markdown = "\n".join(lines)
+    body = "\n".join(lines)
+    markdown = "\n".join(head) + "\n" + body
     files[0].write_text(markdown)
-    return Report(runs, groups, markdown, files)
+    return Report(runs, groups, markdown, body, files, spec.out)
