@@ -20,17 +20,17 @@ from __future__ import annotations
 import json
 import shutil
 import time
-import weakref
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from rlvr.cli import CONF_DIR, override_error
-from rlvr.config import RootConfig, register_configs, to_typed
-from rlvr.credentials import load_dotenv, redact_config, redact_overrides
+from rlvr.config import RootConfig, to_typed
+from rlvr.config.compose import compose, composed_with
+from rlvr.credentials import redact_config, redact_overrides
 from rlvr.errors import UserError
+from rlvr.models import base_model_path, load_for_chat, resolve_model_dir
 
 if TYPE_CHECKING:
     from rlvr.run import Session
@@ -38,8 +38,6 @@ if TYPE_CHECKING:
 RunResult = dict[str, Any]  # the run summary (what summary.json holds)
 __all__ = ["RunResult", "Session", "compose", "export", "prepare", "quick_test", "run_full_pipeline", "train"]
 
-# What compose() saw for each config it returned: the raw DictConfig and the overrides (keyed by id, dropped with it).
-_COMPOSED: dict[int, tuple[DictConfig, list[str]]] = {}
 # Files of a checkpoint that are training state, not the model (with every pickle and RNG state: ``is_training_state``).
 TRAINING_STATE = {
     "optimizer.pt",
@@ -67,62 +65,6 @@ def __getattr__(name: str) -> Any:  # Session without importing torch at ``impor
     raise AttributeError(name)
 
 
-def _as_overrides(overrides: Sequence[str] | Mapping[str, Any] | None) -> list[str]:
-    if overrides is None:
-        return []
-    if isinstance(overrides, Mapping):
-        out = []
-        for key, value in overrides.items():
-            if isinstance(value, bool):
-                text = str(value).lower()
-            elif value is None:
-                text = "null"
-            elif isinstance(value, (list, tuple)):
-                text = json.dumps(list(value))
-            elif isinstance(value, Mapping):
-                text = "{" + ",".join(f"{k}:{json.dumps(v)}" for k, v in value.items()) + "}"
-            else:
-                text = str(value)
-            out.append(f"{key}={text}")
-        return out
-    if isinstance(overrides, str):
-        raise UserError("compose(overrides=...): give a list of 'key=value' strings or a dict, not one string")
-    return [str(o) for o in overrides]
-
-
-def compose(overrides: Sequence[str] | Mapping[str, Any] | None = None, config_name: str = "config") -> RootConfig:
-    """The typed config ``exp/grpo_train.py <overrides>`` would compose (``conf/`` + Hydra's compose API).
-
-    ``overrides`` are ``key=value`` strings as on the command line, or a dict (``{"training.max_steps": 10}``).
-    Bad overrides and bad values raise :class:`UserError` with the CLI's one-line message (unknown options,
-    moved keys, typos, types, and every value check of ``rlvr.config``). ``.env`` is read (see
-    :mod:`rlvr.credentials`).
-    """
-    from hydra import compose as hydra_compose
-    from hydra import initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
-    from hydra.errors import HydraException
-    from omegaconf.errors import OmegaConfBaseException
-
-    items = _as_overrides(overrides)
-    if message := override_error([o for o in items if not o.startswith("-")]):
-        raise UserError(message)
-    load_dotenv()
-    register_configs()
-    if GlobalHydra.instance().is_initialized():
-        GlobalHydra.instance().clear()
-    try:
-        with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-            raw = hydra_compose(config_name, overrides=items)
-    except (HydraException, OmegaConfBaseException, ValueError) as err:
-        raise UserError(" ".join(str(err).split())) from None
-    typed = to_typed(raw)
-    key = id(typed)
-    _COMPOSED[key] = (raw, items)
-    weakref.finalize(typed, _COMPOSED.pop, key, None)
-    return typed
-
-
 def default_run_dir(cfg: RootConfig) -> Path:
     """``<paths.output_root>/<exp_name>/<timestamp>/``, as the CLI names a run directory (relative to the cwd)."""
     return Path(cfg.paths.output_root) / cfg.exp_name / time.strftime("%Y-%m-%d_%H-%M-%S")
@@ -138,7 +80,7 @@ def prepare(cfg: RootConfig | DictConfig, run_dir: str | Path | None = None) -> 
     """
     from rlvr.run import prepare as run_prepare
 
-    raw, overrides = _COMPOSED.get(id(cfg), (None, [])) if isinstance(cfg, RootConfig) else (cfg, [])
+    raw, overrides = composed_with(cfg) if isinstance(cfg, RootConfig) else (cfg, [])
     typed = to_typed(cfg)
     if raw is None:
         raw = OmegaConf.structured(typed)
@@ -176,30 +118,6 @@ def run_full_pipeline(
 
 
 # ----------------------------------------------------------------------------------------------------- export
-def resolve_model_dir(path: str | Path) -> Path:
-    """The model a path names: a run directory's ``model/`` (else its newest complete checkpoint), a checkpoint,
-    or a saved model / adapter directory."""
-    from rlvr.checkpoints import find_last_checkpoint
-
-    path = Path(path).expanduser()
-    if not path.is_dir():
-        raise UserError(f"{path}: no such directory (give a run directory, a checkpoint or a saved model)")
-    if _is_model_dir(path / "model"):
-        return path / "model"
-    if _is_model_dir(path):
-        return path
-    last = find_last_checkpoint(path)
-    if last is not None and _is_model_dir(last):
-        return last
-    raise UserError(
-        f"{path}: no model/, no complete checkpoint and no saved model (config.json or adapter_config.json)"
-    )
-
-
-def _is_model_dir(path: Path) -> bool:
-    return path.is_dir() and ((path / "config.json").is_file() or (path / "adapter_config.json").is_file())
-
-
 def _run_dir_of(model_dir: Path) -> Path | None:
     for candidate in (model_dir, model_dir.parent):
         if (candidate / ".hydra" / "config.yaml").is_file() or (candidate / "summary.json").is_file():
@@ -218,11 +136,6 @@ def _load_run_config(run_dir: Path | None) -> tuple[RootConfig | None, list[str]
     overrides_file = run_dir / ".hydra" / "overrides.yaml"
     overrides = list(OmegaConf.load(overrides_file)) if overrides_file.is_file() else []
     return cfg, [str(o) for o in overrides]
-
-
-def _base_model_path(model_dir: Path) -> str:
-    adapter = json.loads((model_dir / "adapter_config.json").read_text())
-    return str(adapter.get("base_model_name_or_path") or "")
 
 
 def export(run_dir_or_checkpoint: str | Path, out_dir: str | Path, *, merge: bool = False, zip: bool = False) -> Path:
@@ -254,7 +167,7 @@ def export(run_dir_or_checkpoint: str | Path, out_dir: str | Path, *, merge: boo
         json.loads((run_dir / "summary.json").read_text()) if run_dir and (run_dir / "summary.json").is_file() else None
     )
     lora = (source / "adapter_config.json").is_file()
-    base = _base_model_path(source) if lora else str((summary or {}).get("model") or "")
+    base = base_model_path(source) if lora else str((summary or {}).get("model") or "")
     out.mkdir(parents=True, exist_ok=True)
     try:
         if lora and merge:
@@ -318,26 +231,6 @@ def _merge_adapter(source: Path, base: str, out: Path) -> None:
 
 
 # ----------------------------------------------------------------------------------------------------- quick test
-def load_for_chat(path: str | Path) -> tuple[Any, Any]:
-    """``(model, tokenizer)`` from a run directory, checkpoint, exported or saved model (LoRA adapters on their
-    base), in eval mode."""
-    import torch as th
-    from transformers import AutoModelForCausalLM
-
-    from rlvr.models import load_tokenizer
-
-    source = resolve_model_dir(path)
-    if (source / "adapter_config.json").is_file():
-        from peft import PeftModel
-
-        base = AutoModelForCausalLM.from_pretrained(_base_model_path(source), dtype=th.float32)
-        model = PeftModel.from_pretrained(base, str(source))
-    else:
-        model = AutoModelForCausalLM.from_pretrained(str(source), dtype=th.float32)
-    tok_dir = source if (source / "tokenizer_config.json").is_file() else Path(_base_model_path(source))
-    return model.eval(), load_tokenizer(str(tok_dir))
-
-
 def quick_test(
     model_or_dir_or_session: Any,
     question: str | list[str],

@@ -8,26 +8,9 @@ from __future__ import annotations
 import textwrap
 from pathlib import Path
 
-from rlvr.config.legacy import moved_key_error
+from rlvr.config.overrides import CONF_DIR, GROUPS, HYDRA_GROUPS, group_options, override_error
 
-CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
-# Selectable config groups (folders of conf/ that hold options) and what each one chooses.
-GROUPS = {
-    "model": "the policy: the offline tiny model or a hub / local checkpoint, dtype, sampling, LoRA",
-    "dataset": "where prompts come from: a generator, a hub id, local files, or a mixture",
-    "training": "TRL GRPOConfig fields by name (batch, steps, learning rate, vLLM, ...)",
-    "objective": "the loss: grpo or maxent, with the adaptive KL / entropy controllers",
-    "rewards": "the weighted reward functions (task-routed)",
-    "replay": "prioritised prompt replay (none or ucb)",
-    "logging": "metrics besides metrics.jsonl: none or wandb",
-    "experiment": "full recipes that set several groups at once",
-}
-HYDRA_GROUPS = {"hydra/launcher": "where a -m sweep runs: basic (default), slurm, slurm_local"}
-
-
-def group_options(group: str) -> list[str]:
-    """The options of a group: the YAML files under ``conf/<group>/``."""
-    return sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml"))
+__all__ = ["CONF_DIR", "compose_error", "entry_preamble", "help_text", "override_error", "run_dir_error"]
 
 
 def first_comment(path: Path) -> str:
@@ -39,21 +22,6 @@ def first_comment(path: Path) -> str:
         if text and not text.startswith("#"):
             break
     return ""
-
-
-def override_error(overrides: list[str]) -> str | None:
-    """One line for the first override that names a moved key, an internal option or an unknown option."""
-    if message := moved_key_error(overrides):
-        return message
-    for override in overrides:
-        text = override.lstrip("+~")
-        key, sep, value = text.partition("=")
-        if not sep or key not in GROUPS or value in ("", "null") or "," in value or "(" in value:
-            continue  # not a group choice, or a sweep / glob over options that Hydra expands
-        options = group_options(key)
-        if value not in options:
-            return f"{key}={value}: not an option of {key}; choose one of: {', '.join(options)}"
-    return None
 
 
 def run_dir_error(overrides: list[str]) -> str | None:
@@ -125,16 +93,16 @@ def _default_choices() -> dict[str, str]:
 
 def compose_error(argv: list[str], config_name: str) -> str | None:
     """One line for a bad override of a secondary entry point (``exp/evaluate.py``, ``generate.py``,
-    ``sft_train.py``), found by composing ``conf/<config_name>.yaml`` through :func:`rlvr.api.compose` before Hydra
+    ``sft_train.py``), found by composing ``conf/<config_name>.yaml`` through :func:`rlvr.config.compose.compose` before Hydra
     would print its multi-line report. Sweeps and Hydra's own flags are left to Hydra."""
     if any(a in ("-m", "--multirun") or a.startswith("--") for a in argv):
         return None
     overrides = [a for a in argv if not a.startswith(("-", "hydra.", "hydra/"))]
-    from rlvr import api
+    from rlvr.config.compose import compose
     from rlvr.errors import UserError
 
     try:
-        api.compose(overrides, config_name=config_name)
+        compose(overrides, config_name=config_name)
     except UserError as err:
         return str(err)
     return None

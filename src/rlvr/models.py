@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -168,3 +169,48 @@ def lora_config(cfg: ModelConfig, extra: dict[str, Any] | None = None) -> LoraCo
         use_rslora=cfg.lora.use_rslora,
         task_type="CAUSAL_LM",
     )
+
+
+# ------------------------------------------------------------------------------------- saved models, for inference
+def resolve_model_dir(path: str | Path) -> Path:
+    """The model a path names: a run directory's ``model/`` (else its newest complete checkpoint), a checkpoint,
+    or a saved model / adapter directory."""
+    from rlvr.checkpoints import find_last_checkpoint
+
+    path = Path(path).expanduser()
+    if not path.is_dir():
+        raise UserError(f"{path}: no such directory (give a run directory, a checkpoint or a saved model)")
+    if _is_model_dir(path / "model"):
+        return path / "model"
+    if _is_model_dir(path):
+        return path
+    last = find_last_checkpoint(path)
+    if last is not None and _is_model_dir(last):
+        return last
+    raise UserError(
+        f"{path}: no model/, no complete checkpoint and no saved model (config.json or adapter_config.json)"
+    )
+
+
+def _is_model_dir(path: Path) -> bool:
+    return path.is_dir() and ((path / "config.json").is_file() or (path / "adapter_config.json").is_file())
+
+
+def base_model_path(model_dir: Path) -> str:
+    adapter = json.loads((model_dir / "adapter_config.json").read_text())
+    return str(adapter.get("base_model_name_or_path") or "")
+
+
+def load_for_chat(path: str | Path) -> tuple[Any, Any]:
+    """``(model, tokenizer)`` from a run directory, checkpoint, exported or saved model (LoRA adapters on their
+    base), in eval mode."""
+    source = resolve_model_dir(path)
+    if (source / "adapter_config.json").is_file():
+        from peft import PeftModel
+
+        base = AutoModelForCausalLM.from_pretrained(base_model_path(source), dtype=th.float32)
+        model = PeftModel.from_pretrained(base, str(source))
+    else:
+        model = AutoModelForCausalLM.from_pretrained(str(source), dtype=th.float32)
+    tok_dir = source if (source / "tokenizer_config.json").is_file() else Path(base_model_path(source))
+    return model.eval(), load_tokenizer(str(tok_dir))

@@ -58,8 +58,9 @@ from rlvr.rewards import build_rewards
 from rlvr.rewards.registry import check_rewards_serve
 from rlvr.run_dir import environment_info, git_commit, is_main_process
 from rlvr.tracking import close_wandb, log_to_wandb, setup_wandb, wandb_location
-from rlvr.trainers import RLVRTrainer, trainer_class
+from rlvr.trainers import RLVRTrainer
 from rlvr.trainers.args import grpo_args
+from rlvr.trainers.assembled import trainer_class
 from rlvr.vocab import lora_trainable_settings
 from rlvr.vocab.setup import prepare_reasoning_vocab
 

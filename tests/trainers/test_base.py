@@ -14,7 +14,7 @@ from transformers import Trainer
 from rlvr.objectives.mixin import ObjectivesMixin
 from rlvr.replay.mixin import ReplayMixin
 from rlvr.rewards import build_reward
-from rlvr.trainers import GRPOTrainer, ReplayGRPOTrainer, trainer_class
+from rlvr.trainers.assembled import GRPOTrainer, ReplayGRPOTrainer, trainer_class
 from rlvr.trainers.base import CALLED_PRIVATE, OVERRIDDEN_PRIVATE, RLVRTrainer
 from tests.helpers.config import typed_cfg
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +25,7 @@ import torch as th
 from loguru import logger
 
 from rlvr.errors import UserError
+from rlvr.evaluation.completions import Completion, Generate
 from rlvr.evaluation.config import (
     PLOT,
     REPORT_JSON,
@@ -40,19 +40,12 @@ from rlvr.evaluation.passk import ProblemResult, Sample, answer_key, breakdown
 from rlvr.evaluation.scoring import correctness_scorer, score_rows
 
 
-@dataclass
-class Completion:
-    text: str
-    tokens: int
-    truncated: bool  # hit max_new_tokens without a stop token
-
-
 # ---------------------------------------------------------------------------------------------------- models
 def load_policy(target: Target, cfg: EvaluateConfig, device: Any) -> tuple[Any, Any]:
-    """``(model, tokenizer)`` in eval mode on ``device``: a local directory through ``rlvr.api.load_for_chat``
+    """``(model, tokenizer)`` in eval mode on ``device``: a local directory through ``rlvr.models.load_for_chat``
     (a LoRA adapter on its base model), anything else (hub id, ``tiny``) as training loads it."""
     if Path(target.path).is_dir():
-        from rlvr.api import load_for_chat
+        from rlvr.models import load_for_chat
 
         model, tok = load_for_chat(target.path)
         if cfg.model.tokenizer_name_or_path:
@@ -136,9 +129,6 @@ def generate(
 def _scores(rows: list[dict[str, Any]], texts: list[str], score: Any, threshold: float) -> tuple[list[bool], int]:
     values = score_rows(rows, texts, score)
     return [v is not None and v >= threshold for v in values], sum(v is None for v in values)
-
-
-Generate = Callable[[list[Any], int, "dict[str, Any] | None"], list[list[Completion]]]
 
 
 def transformers_generator(model: Any, tokenizer: Any, cfg: EvaluateConfig, model_dir: str | None = None) -> Generate:

@@ -19,8 +19,8 @@ from typing import Any
 from loguru import logger
 
 from rlvr.errors import UserError
+from rlvr.evaluation.completions import Completion, Generate
 from rlvr.evaluation.config import EvaluateConfig, Target
-from rlvr.evaluation.offline import Completion, Generate
 
 
 def model_directory(target: Target, cfg: EvaluateConfig) -> str:

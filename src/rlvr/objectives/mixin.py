@@ -1,7 +1,7 @@
 """``ObjectivesMixin``: MaxEnt-GRPO loss, KL / entropy controllers and the sampling-temperature schedule, built
 on the hooks of :class:`rlvr.trainers.base.RLVRTrainer` (no private TRL method is overridden here).
 
-``rlvr.trainers.trainer_class`` puts it in every trainer, so generation, rewards, replay, logging and checkpoints
+``rlvr.trainers.assembled.trainer_class`` puts it in every trainer, so generation, rewards, replay, logging and checkpoints
 are shared by both objectives (``objective=grpo|maxent``). Every hook calls ``super()`` and assumes nothing
 about what sits above it in the MRO (the replay mixin does).
 

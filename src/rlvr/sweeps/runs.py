@@ -146,12 +146,16 @@ def parse_overrides(lines: list[str]) -> dict[str, str]:
 
 
 def last_change(path: Path) -> float:
-    """Newest modification time of the run dir's files (checkpoints one level down included)."""
+    """Newest modification time of the run dir's files (checkpoints one level down included). A file that a
+    running trainer deletes meanwhile (an old checkpoint rotated out) is skipped."""
     newest = path.stat().st_mtime
     for child in path.iterdir():
-        newest = max(newest, child.stat().st_mtime)
-        if child.is_dir() and child.name.startswith("checkpoint-"):
-            newest = max([newest, *(f.stat().st_mtime for f in child.iterdir())])
+        try:
+            newest = max(newest, child.stat().st_mtime)
+            if child.is_dir() and child.name.startswith("checkpoint-"):
+                newest = max([newest, *(f.stat().st_mtime for f in child.iterdir())])
+        except OSError:
+            continue
     return newest
 
 

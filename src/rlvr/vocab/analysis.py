@@ -134,9 +134,9 @@ def entropy_profile(run_dir: Path, n_prompts: int = 32, seed: int = 0) -> dict[s
     from omegaconf import OmegaConf
     from transformers import LogitsProcessorList
 
-    from rlvr.api import load_for_chat
     from rlvr.config import RootConfig, to_typed
     from rlvr.data.loading import load_datasets
+    from rlvr.models import load_for_chat
     from rlvr.vocab.metrics import thinking_mask
     from rlvr.vocab.thinking import ThinkingLogitsProcessor, ThinkingTracker
 
