@@ -26,12 +26,16 @@ def setup_wandb(cfg: LoggingConfig, run_dir: Path, tags: list[str]) -> None:
 
 
 def close_wandb() -> None:
-    """Always finish a wandb run so one failed job does not sink the rest of a multirun."""
+    """Always finish a wandb run so one failed job does not sink the rest of a multirun.
+
+    Also tears wandb's session down: it reads WANDB_* once per process, so the next job of a sweep in this process
+    (basic launcher) would otherwise log into this job's directory, group and name."""
     try:
         import wandb
 
         if wandb.run is not None:
             wandb.finish()
+        wandb.teardown()
     except Exception as err:  # never let logging teardown hide the real outcome
         logger.warning(f"wandb.finish failed: {err}")
 
