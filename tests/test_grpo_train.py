@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -11,9 +12,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
+from omegaconf import OmegaConf
 
 from rlvr.tiny_model import TinyModelSpec, build_model, build_tokenizer
+from rlvr.tracking import SweepRun, sweep_run
 from tests.helpers.cli import FAST, ROOT, run_cli
+from tests.helpers.wandb_offline import run_record
 
 
 def read_jsonl(path: Path) -> list[dict]:
@@ -117,6 +121,9 @@ def test_same_seed_gives_the_same_run(tmp_path: Path, cache_dir: Path) -> None:
 
 
 def test_local_multirun_sweeps_overrides(tmp_path: Path, cache_dir: Path) -> None:
+    """A 2-job sweep (basic launcher, one process) logging to wandb offline: each job's wandb run lands in its own
+    directory, grouped by the sweep, its job type the swept override, named with it and the seed (read back from
+    wandb's own offline records), and the end banner's sweep command finds both runs."""
     sweep = tmp_path / "sweep"
     proc = run_cli(
         [
@@ -125,16 +132,35 @@ def test_local_multirun_sweeps_overrides(tmp_path: Path, cache_dir: Path) -> Non
             "training.max_steps=1",
             "eval.enabled=false",
             "training.learning_rate=5e-5,1e-4",
+            "logging=wandb",
             f"hydra.sweep.dir={sweep}",
         ],
         cache_dir,
     )
     assert_ok(proc)
     lrs = []
+    multirun = OmegaConf.load(sweep / "multirun.yaml")  # the sweep's record, as Hydra wrote it
     for job in sorted(p for p in sweep.iterdir() if p.is_dir()):
         assert json.loads((job / "summary.json").read_text())["steps"] == 1
-        lrs.append(yaml.safe_load((job / ".hydra/config.yaml").read_text())["training"]["learning_rate"])
+        lr = yaml.safe_load((job / ".hydra/config.yaml").read_text())["training"]["learning_rate"]
+        lrs.append(lr)
+        (run,) = (job / "wandb").glob("offline-run-*")  # one run per job, in the job's own directory
+        record = run_record(run)
+        job_type = f"training.learning_rate={lr}"  # as Hydra writes the job's override: 5e-05, 0.0001
+        assert (record.run_group, record.job_type, record.display_name) == (
+            f"{tmp_path.name}/sweep",
+            job_type,
+            f"{job_type} seed=0",
+        )
+        hydra_cfg = OmegaConf.load(job / ".hydra/hydra.yaml").hydra
+        assert sweep_run(hydra_cfg, multirun, seed=0) == SweepRun(record.run_group, job_type, record.display_name)
+        assert f"wandb sync {run}" in (job / "train.log").read_text()
     assert sorted(lrs) == [5e-5, 1e-4]
+    sync = next(line for line in proc.stderr.splitlines() if "sync sweep" in line).split("sync sweep", 1)[1]
+    assert sync.strip() == f"wandb sync {sweep}/*/wandb/offline-run-*"
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    dry = subprocess.run(f"{sync} --dry-run", shell=True, env=env, capture_output=True, text=True, timeout=120)
+    assert "Would sync 2 run(s)" in dry.stdout + dry.stderr, dry.stdout + dry.stderr
 
 
 @pytest.fixture(scope="module")

@@ -57,7 +57,7 @@ from rlvr.revisions import RevisionPusher
 from rlvr.rewards import build_rewards
 from rlvr.rewards.registry import check_rewards_serve
 from rlvr.run_dir import environment_info, git_commit, is_main_process
-from rlvr.tracking import close_wandb, log_to_wandb, setup_wandb, wandb_location
+from rlvr.tracking import close_wandb, current_sweep_run, log_to_wandb, setup_wandb, wandb_location
 from rlvr.trainers import RLVRTrainer, trainer_class
 from rlvr.trainers.args import grpo_args
 from rlvr.vocab import lora_trainable_settings
@@ -292,7 +292,7 @@ def prepare(
     try:
         if raw is not None and main and (text := format_config(redact_config(raw), cfg.print_config)):
             logger.info(text)
-        setup_wandb(cfg.logging, run_dir, cfg.tags)
+        setup_wandb(cfg.logging, run_dir, cfg.tags, current_sweep_run(cfg.seed, cfg.logging.group))
         built = build(cfg, run_dir)
         session = Session(cfg, run_dir, built, overrides, start, closers)
         trainer = built.trainer
@@ -404,7 +404,7 @@ def train(session: Session) -> dict[str, Any]:
                 (where / "README.md").write_text(card)
             (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
             last = find_last_checkpoint(run_dir)
-            logger.info(end_banner(summary, run_dir, str(last) if last else None, wandb_location()))
+            logger.info(end_banner(summary, run_dir, str(last) if last else None, wandb_location(run_dir)))
         session.result = summary
         return summary
     finally:
