@@ -56,7 +56,7 @@ from rlvr.reporting import end_banner, format_config, model_card, start_banner
 from rlvr.revisions import RevisionPusher
 from rlvr.rewards import build_rewards
 from rlvr.rewards.registry import check_rewards_serve
-from rlvr.run_dir import environment_info, git_commit, is_main_process
+from rlvr.run_dir import environment_info, git_commit, is_main_process, link_slurm_logs, submitit_log_dir
 from rlvr.tracking import close_wandb, current_sweep_run, log_to_wandb, setup_wandb, wandb_location
 from rlvr.trainers import RLVRTrainer, trainer_class
 from rlvr.trainers.args import grpo_args
@@ -284,6 +284,7 @@ def prepare(
     if main:
         sink = logger.add(run_dir / "train.log", level="INFO", filter=_redact_record(secret_values(cfg)))
         closers.append(lambda: logger.remove(sink))
+        link_slurm_logs(run_dir)  # a submitit (hydra/launcher=slurm) job: <run_dir>/slurm_logs -> its .submitit/ logs
     closers.append(close_wandb)
     quiet_library_progress()
     preemption.start(run_dir, main)  # SIGUSR1/SIGUSR2/SIGTERM or $RLVR_PREEMPT_FILE: stop at a step end
@@ -393,6 +394,7 @@ def train(session: Session) -> dict[str, Any]:
             "environment": environment_info(device, processes),
             "overrides": overrides,
             "run_dir": str(run_dir),
+            "slurm_logs": str(logs) if (logs := submitit_log_dir()) else None,
         }
         trainer.save_model(str(run_dir / "model"))
         if main:
