@@ -1,6 +1,6 @@
-"""``exp/report.py`` on real runs: a 2x2 local Hydra multirun (the sweep itself is checked here too), a run that
-was preempted, resumed, killed after its last step and resumed again (steps logged twice), and a run still
-training while it is reported on."""
+"""``exp/report.py`` on real runs: a 2x2 local Hydra multirun (the sweep itself is checked here too, and how its
+runs are grouped in wandb), a run that was preempted, resumed, killed after its last step and resumed again (steps
+logged twice), and a run still training while it is reported on."""
 
 from __future__ import annotations
 
@@ -17,11 +17,14 @@ from pathlib import Path
 import matplotlib.image
 import pytest
 import yaml
+from omegaconf import OmegaConf
 
 from rlvr import preemption
 from rlvr.cli_runner import ROOT, TRAIN_SCRIPT, run_script
 from rlvr.sweeps.runs import find_runs, fold_resumes
+from rlvr.tracking import SweepRun, sweep_run
 from tests.helpers.cli import FAST, cli_env, run_cli
+from tests.helpers.wandb_offline import run_record
 
 pytestmark = pytest.mark.slow
 
@@ -38,12 +41,13 @@ def report(*args: str) -> subprocess.CompletedProcess:
 
 @pytest.fixture(scope="module")
 def sweep(tmp_path_factory: pytest.TempPathFactory, cache_dir: Path) -> Path:
-    """``-m seed=0,1 replay=none,ucb``: four jobs, 2 steps each, held-out accuracy after every step."""
+    """``-m seed=0,1 replay=none,ucb logging=wandb``: four jobs in one process, 2 steps each, held-out accuracy
+    after every step, wandb offline."""
     folder = tmp_path_factory.mktemp("sweep") / "multirun"
-    proc = run_cli(
-        ["-m", *FAST, "eval.every_steps=1", "seed=0,1", "replay=none,ucb", f"hydra.sweep.dir={folder}"], cache_dir
-    )
+    overrides = ["-m", *FAST, "eval.every_steps=1", "seed=0,1", "replay=none,ucb", "logging=wandb"]
+    proc = run_cli([*overrides, f"hydra.sweep.dir={folder}"], cache_dir)
     assert_ok(proc)
+    (folder / "launcher_stderr.txt").write_text(proc.stderr)
     return folder
 
 
@@ -54,6 +58,34 @@ def test_the_sweep_ran_every_combination(sweep: Path) -> None:
         cfg = yaml.safe_load((job / ".hydra/config.yaml").read_text())
         combos.append((cfg["replay"]["name"], cfg["seed"]))
     assert sorted(combos) == [("none", 0), ("none", 1), ("ucb", 0), ("ucb", 1)]
+
+
+def test_sweep_runs_are_grouped_in_wandb_as_the_report_groups_them(sweep: Path) -> None:
+    """Each job's wandb run lands in its own directory, grouped by the sweep, its job type the swept override but
+    the seed, named with it and the seed (read back from wandb's own offline records); the end banner's sweep
+    command finds every run."""
+    multirun = OmegaConf.load(sweep / "multirun.yaml")  # the sweep's record, as Hydra wrote it
+    for job in sorted(p for p in sweep.iterdir() if p.is_dir()):
+        cfg = yaml.safe_load((job / ".hydra/config.yaml").read_text())
+        (run,) = (job / "wandb").glob("offline-run-*")  # one run per job, in the job's own directory
+        record = run_record(run)
+        job_type = f"replay={cfg['replay']['name']}"
+        assert (record.run_group, record.job_type, record.display_name) == (
+            f"{sweep.parent.name}/{sweep.name}",
+            job_type,
+            f"{job_type} seed={cfg['seed']}",
+        )
+        hydra_cfg = OmegaConf.load(job / ".hydra/hydra.yaml").hydra
+        assert sweep_run(hydra_cfg, multirun, seed=cfg["seed"]) == SweepRun(
+            record.run_group, job_type, record.display_name
+        )
+        assert f"wandb sync {run}" in (job / "train.log").read_text()
+    stderr = (sweep / "launcher_stderr.txt").read_text()
+    sync = next(line for line in stderr.splitlines() if "sync sweep" in line).split("sync sweep", 1)[1]
+    assert sync.strip() == f"wandb sync {sweep}/*/wandb/offline-run-*"
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    dry = subprocess.run(f"{sync} --dry-run", shell=True, env=env, capture_output=True, text=True, timeout=120)
+    assert "Would sync 4 run(s)" in dry.stdout + dry.stderr, dry.stdout + dry.stderr
 
 
 def test_report_of_a_2x2_multirun(sweep: Path, tmp_path: Path) -> None:

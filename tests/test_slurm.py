@@ -23,7 +23,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from omegaconf import OmegaConf
 
+from rlvr.tracking import SweepRun, sweep_run
 from tests.helpers.net import free_port
 from tests.helpers.slurm_cluster import LocalSlurm, missing_binaries
 
@@ -250,11 +252,22 @@ def test_hydra_multirun_through_submitit(slurm: LocalSlurm, cache_dir: Path, tmp
 
     job_dirs = sorted(p.name for p in (sweep_dir / ".submitit").iterdir() if re.fullmatch(r"\d+_\d+", p.name))
     assert [d.split("_")[1] for d in job_dirs] == ["0", "1"], job_dirs
+    multirun = OmegaConf.load(sweep_dir / "multirun.yaml")
     for num, seed in ((0, 0), (1, 1)):
-        summary = json.loads((sweep_dir / str(num) / "summary.json").read_text())
+        run_dir = sweep_dir / str(num)
+        summary = json.loads((run_dir / "summary.json").read_text())
         assert summary["seed"] == seed and summary["steps"] == max_steps
-        assert summary["run_dir"] == str(sweep_dir / str(num))
-        assert loss_steps(sweep_dir / str(num)) == list(range(1, max_steps + 1))
+        assert summary["run_dir"] == str(run_dir)
+        assert loss_steps(run_dir) == list(range(1, max_steps + 1))
+        # slurm_logs: a relative link to the job's own folder of .submitit/, which holds its log
+        link = run_dir / "slurm_logs"
+        assert os.readlink(link) == f"../.submitit/{job_dirs[num]}", os.readlink(link)
+        assert summary["slurm_logs"] == str(sweep_dir / ".submitit" / job_dirs[num])
+        log = read_log(link / f"{job_dirs[num]}_0_log.out")
+        assert f"run dir    {run_dir}" in log and "finished: held-out accuracy" in log, log[-3000:]
+        # what the job's wandb run would be named, from the config the SLURM job itself saw (seed-only sweep)
+        hydra_cfg = OmegaConf.load(run_dir / ".hydra" / "hydra.yaml").hydra
+        assert sweep_run(hydra_cfg, multirun, seed) == SweepRun(f"{tmp_path.name}/sweep", None, f"seed={seed}")
     for job in job_dirs:  # submitit returns once results are written; the job itself may still be ending
         info = slurm.wait_job(job, DONE, timeout=120)
         assert info.get("JobState") == "COMPLETED", info

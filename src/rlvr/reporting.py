@@ -93,7 +93,11 @@ def _accuracy_line(summary: dict[str, Any]) -> str:
     return line
 
 
-def end_banner(summary: dict[str, Any], run_dir: Path, last_checkpoint: str | None, wandb: str | None) -> str:
+def end_banner(
+    summary: dict[str, Any], run_dir: Path, last_checkpoint: str | None, wandb: list[tuple[str, str]] | None = None
+) -> str:
+    """The run's last lines: accuracy, size, where its files are; ``wandb`` adds (label, text) lines
+    (``rlvr.tracking.wandb_location``: the run's URL, or its offline directory and how to sync it)."""
     lines = [
         f"rlvr run {summary['exp_name']!r} finished: {_accuracy_line(summary)}",
         f"  steps {summary['steps']}, generated tokens {summary['generated_tokens']:,}, wall {summary['wall_seconds']} s",
@@ -101,8 +105,7 @@ def end_banner(summary: dict[str, Any], run_dir: Path, last_checkpoint: str | No
         f"  model      {run_dir / 'model'}",
         f"  checkpoint {last_checkpoint or '(none)'}",
     ]
-    if wandb:
-        lines.append(f"  wandb      {wandb}")
+    lines += [f"  {label:<10} {text}" for label, text in wandb or []]
     return "\n".join(lines)
 
 

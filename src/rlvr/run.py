@@ -56,8 +56,8 @@ from rlvr.reporting import end_banner, format_config, model_card, start_banner
 from rlvr.revisions import RevisionPusher
 from rlvr.rewards import build_rewards
 from rlvr.rewards.registry import check_rewards_serve
-from rlvr.run_dir import environment_info, git_commit, is_main_process
-from rlvr.tracking import close_wandb, log_to_wandb, setup_wandb, wandb_location
+from rlvr.run_dir import environment_info, git_commit, is_main_process, link_slurm_logs, submitit_log_dir
+from rlvr.tracking import close_wandb, current_sweep_run, log_to_wandb, setup_wandb, wandb_location
 from rlvr.trainers import RLVRTrainer
 from rlvr.trainers.args import grpo_args
 from rlvr.trainers.assembled import trainer_class
@@ -285,6 +285,7 @@ def prepare(
     if main:
         sink = logger.add(run_dir / "train.log", level="INFO", filter=_redact_record(secret_values(cfg)))
         closers.append(lambda: logger.remove(sink))
+        link_slurm_logs(run_dir)  # a submitit (hydra/launcher=slurm) job: <run_dir>/slurm_logs -> its .submitit/ logs
     closers.append(close_wandb)
     quiet_library_progress()
     preemption.start(run_dir, main)  # SIGUSR1/SIGUSR2/SIGTERM or $RLVR_PREEMPT_FILE: stop at a step end
@@ -293,7 +294,7 @@ def prepare(
     try:
         if raw is not None and main and (text := format_config(redact_config(raw), cfg.print_config)):
             logger.info(text)
-        setup_wandb(cfg.logging, run_dir, cfg.tags)
+        setup_wandb(cfg.logging, run_dir, cfg.tags, current_sweep_run(cfg.seed, cfg.logging.group))
         built = build(cfg, run_dir)
         session = Session(cfg, run_dir, built, overrides, start, closers)
         trainer = built.trainer
@@ -394,6 +395,7 @@ def train(session: Session) -> dict[str, Any]:
             "environment": environment_info(device, processes),
             "overrides": overrides,
             "run_dir": str(run_dir),
+            "slurm_logs": str(logs) if (logs := submitit_log_dir()) else None,
         }
         trainer.save_model(str(run_dir / "model"))
         if main:
@@ -405,7 +407,7 @@ def train(session: Session) -> dict[str, Any]:
                 (where / "README.md").write_text(card)
             (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
             last = find_last_checkpoint(run_dir)
-            logger.info(end_banner(summary, run_dir, str(last) if last else None, wandb_location()))
+            logger.info(end_banner(summary, run_dir, str(last) if last else None, wandb_location(run_dir)))
         session.result = summary
         return summary
     finally:

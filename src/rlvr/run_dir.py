@@ -65,3 +65,37 @@ def environment_info(device: str, num_processes: int) -> dict[str, object]:
         "git_commit": commit.removesuffix("-dirty") if commit else None,
         "git_dirty": commit.endswith("-dirty") if commit else None,
     }
+
+
+SLURM_LOGS_LINK = "slurm_logs"
+
+
+def submitit_log_dir() -> Path | None:
+    """The folder of this job's stdout/stderr (and pickles) when submitit started the process
+    (``hydra/launcher=slurm``): ``<submitit_folder>/<job id>``, where an array task's id is ``<array id>_<task>``.
+    None in any other process."""
+    if "SUBMITIT_FOLDER" not in os.environ:  # set by submitit's job entry point (submitit.core.submission)
+        return None
+    try:
+        import submitit
+
+        return Path(submitit.JobEnvironment().paths.folder)
+    except (ImportError, RuntimeError, KeyError):  # no submitit, or not a job it recognises
+        return None
+
+
+def link_slurm_logs(run_dir: Path) -> Path | None:
+    """In a submitit job: ``<run_dir>/slurm_logs``, a relative symlink (the sweep folder may move) to the job's log
+    folder (``submitit_log_dir``); a requeued job's link is replaced. Returns the folder; None outside submitit."""
+    folder = submitit_log_dir()
+    if folder is None:
+        return None
+    link = run_dir / SLURM_LOGS_LINK
+    target = os.path.relpath(folder, run_dir.resolve())
+    if link.is_symlink() and os.readlink(link) == target:
+        return folder
+    tmp = run_dir / f".{SLURM_LOGS_LINK}.{os.getpid()}"
+    tmp.unlink(missing_ok=True)
+    tmp.symlink_to(target, target_is_directory=True)
+    tmp.replace(link)  # atomic: never a moment without the link
+    return folder

@@ -11,6 +11,7 @@ from rlvr.config import RootConfig
 from rlvr.config.model import as_mapping, check_training_overlap
 from rlvr.errors import UserError
 from rlvr.models import reference_init_kwargs
+from rlvr.tracking import wandb_run_name
 
 # model.generation_kwargs key -> GRPOConfig field (generation_kwargs is their single source).
 GENERATION_FIELDS = {
@@ -47,7 +48,7 @@ def grpo_args(cfg: RootConfig, run_dir: Path, reward_weights: list[float]) -> GR
     kwargs.update(
         output_dir=str(run_dir),
         report_to=["wandb"] if cfg.logging.backend == "wandb" else [],
-        run_name=cfg.exp_name,
+        run_name=wandb_run_name(cfg.exp_name),  # a sweep job's wandb name (rlvr.tracking.setup_wandb)
         seed=cfg.seed,
         reward_weights=reward_weights,
         logging_steps=cfg.logging.logging_steps,
