@@ -229,6 +229,7 @@ BAD_INPUTS = [
         "1 training rows, but one generation batch takes 2 prompts",
     ),
     (["rewards=rush_hour"], "rewards.funcs: no reward scores the task(s) math of dataset arith"),
+    (["plugins=[{empty_dir}/my_plugin.py]"], "my_plugin.py: no such file"),
 ]
 
 

@@ -25,6 +25,8 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf
 
+from rlvr.sweeps.groups import group_runs
+from rlvr.sweeps.runs import find_runs
 from rlvr.tracking import SweepRun, sweep_run
 from tests.helpers.net import free_port
 from tests.helpers.slurm_cluster import LocalSlurm, missing_binaries
@@ -268,6 +270,10 @@ def test_hydra_multirun_through_submitit(slurm: LocalSlurm, cache_dir: Path, tmp
         # what the job's wandb run would be named, from the config the SLURM job itself saw (seed-only sweep)
         hydra_cfg = OmegaConf.load(run_dir / ".hydra" / "hydra.yaml").hydra
         assert sweep_run(hydra_cfg, multirun, seed) == SweepRun(f"{tmp_path.name}/sweep", None, f"seed={seed}")
+    # exp/report.py reads the SLURM layout: both runs, complete, one group (only the seed varies); .submitit skipped
+    runs = find_runs([str(sweep_dir)])
+    assert [(r.path.name, r.status, r.seed) for r in runs] == [("0", "complete", 0), ("1", "complete", 1)]
+    assert [g.label for g in group_runs(runs)] == ["all"]
     for job in job_dirs:  # submitit returns once results are written; the job itself may still be ending
         info = slurm.wait_job(job, DONE, timeout=120)
         assert info.get("JobState") == "COMPLETED", info

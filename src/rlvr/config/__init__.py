@@ -99,4 +99,17 @@ def to_typed(cfg: DictConfig | RootConfig) -> RootConfig:
         raise
     if not isinstance(typed, RootConfig):
         raise TypeError(f"expected the composed config to be a RootConfig, got {type(typed).__name__}")
+    load_user_code(typed)
     return typed
+
+
+def load_user_code(cfg: RootConfig) -> None:
+    """Import ``plugins`` and check every reward named by reference (``module:function``, ``file.py:function``):
+    in every process that converts a config, so ranks, SLURM jobs and the evaluation and generation scripts see
+    the same registrations, and a bad path is one line naming its key before any model loads."""
+    from rlvr.plugins import is_reference, load_plugins, resolve_callable
+
+    load_plugins(cfg.plugins)
+    for i, spec in enumerate(cfg.rewards.funcs):
+        if is_reference(spec.name):
+            resolve_callable(spec.name, f"rewards.funcs[{i}].name")

@@ -22,21 +22,39 @@ GROUPS = {
 HYDRA_GROUPS = {"hydra/launcher": "where a -m sweep runs: basic (default), slurm, slurm_local"}
 
 
-def group_options(group: str) -> list[str]:
-    """The options of a group: the YAML files under ``conf/<group>/``."""
-    return sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml"))
+def search_dirs(overrides: list[str]) -> list[Path]:
+    """The config folders a ``hydra.searchpath=[file:///my/conf,...]`` override adds (your own presets, outside the
+    repository); ``pkg://`` entries are left to Hydra."""
+    dirs: list[Path] = []
+    for override in overrides:
+        key, _, value = override.lstrip("+").partition("=")
+        if key == "hydra.searchpath":
+            for item in value.strip("[]").split(","):
+                item = item.strip().strip("'\"")
+                if item.startswith("file://"):
+                    dirs.append(Path(item.removeprefix("file://")))
+    return dirs
+
+
+def group_options(group: str, extra_dirs: list[Path] | None = None) -> list[str]:
+    """The options of a group: the YAML files under ``conf/<group>/`` and under each extra config folder."""
+    return sorted({p.stem for d in [CONF_DIR, *(extra_dirs or [])] for p in (d / group).glob("*.yaml")})
 
 
 def override_error(overrides: list[str]) -> str | None:
     """One line for the first override that names a moved key, an internal option or an unknown option."""
     if message := moved_key_error(overrides):
         return message
+    extra = search_dirs(overrides)
     for override in overrides:
         text = override.lstrip("+~")
         key, sep, value = text.partition("=")
         if not sep or key not in GROUPS or value in ("", "null") or "," in value or "(" in value:
             continue  # not a group choice, or a sweep / glob over options that Hydra expands
-        options = group_options(key)
+        options = group_options(key, extra)
         if value not in options:
-            return f"{key}={value}: not an option of {key}; choose one of: {', '.join(options)}"
+            return (
+                f"{key}={value}: not an option of {key}; choose one of: {', '.join(options)} (a {key} of your own: "
+                f"add the folder that holds {key}/{value}.yaml with hydra.searchpath=[file:///path/to/conf])"
+            )
     return None

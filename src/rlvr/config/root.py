@@ -44,7 +44,7 @@ class RootConfig:
     seed: int = 0
     tags: list[str] = field(default_factory=list)
     print_config: str = "diff"  # diff: keys that differ from the defaults | full: the resolved tree | none
-
+    plugins: list[str] = field(default_factory=list)  # modules or .py files imported at start (rlvr.plugins)
 
     def __post_init__(self) -> None:
         self.print_config = PRINT_ALIASES.get(str(self.print_config).lower(), str(self.print_config).lower())

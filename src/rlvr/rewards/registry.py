@@ -157,7 +157,22 @@ def completion_text(completion: Any) -> str:
     return ""
 
 
+def reward_by_reference(reference: str, kwargs: dict[str, Any]) -> TaskRouted:
+    """A user's reward named ``module:function`` or ``file.py:function`` (``rlvr.plugins``): the function is
+    called as TRL calls rewards, with ``kwargs`` (except ``tasks``, the served task labels) bound; metrics carry
+    the function's name."""
+    from rlvr.plugins import resolve_callable
+
+    func = resolve_callable(reference, "rewards.funcs name")
+    options = dict(kwargs)
+    served = served_tasks(options.pop("tasks", None))
+    bound = functools.partial(func, **options) if options else func
+    return TaskRouted(bound, served, reference.rpartition(":")[2])
+
+
 def build_reward(name: str, kwargs: dict[str, Any] | None = None) -> Callable[..., list[float | None]]:
+    if ":" in name:  # module:function or file.py:function (registered names hold no colon)
+        return reward_by_reference(name, dict(kwargs or {}))
     if name not in REGISTRY:
         raise UserError(f"rewards.funcs: unknown reward {name!r}; registered rewards: {', '.join(sorted(REGISTRY))}")
     try:
