@@ -1,10 +1,12 @@
-"""The trainer seams: the private TRL methods rlvr relies on still exist (a TRL upgrade that renames one fails
-here, naming it), mixins extend the trainer only through the base's public hooks, and ``trainer_class``
+"""The trainer seams: the private TRL methods and the TRL attributes rlvr relies on still exist (a TRL upgrade that
+renames one fails here, naming it), mixins extend the trainer only through the base's public hooks, and ``trainer_class``
 assembles the right mixins for a config."""
 
 from __future__ import annotations
 
 import inspect
+import re
+from pathlib import Path
 
 import pytest
 import torch as th
@@ -14,8 +16,10 @@ from transformers import Trainer
 from rlvr.objectives.mixin import ObjectivesMixin
 from rlvr.replay.mixin import ReplayMixin
 from rlvr.rewards import build_reward
+from rlvr.run import build
 from rlvr.trainers.assembled import GRPOTrainer, ReplayGRPOTrainer, trainer_class
-from rlvr.trainers.base import CALLED_PRIVATE, OVERRIDDEN_PRIVATE, RLVRTrainer
+from rlvr.trainers.base import CALLED_PRIVATE, OVERRIDDEN_PRIVATE, TRL_ATTRIBUTES, RLVRTrainer
+from tests.helpers.cli import FAST
 from tests.helpers.config import typed_cfg
 
 HOOKS = {
@@ -94,3 +98,32 @@ def test_correctness_rewards_take_each_rows_task_verifier_not_the_shaping() -> N
     trainer.reward_funcs = [build_reward("think_format")]
     trainer.scored_rewards = th.tensor([[1.0]])
     assert trainer.correctness_columns() == [] and th.isnan(trainer.correctness_rewards()).all()
+
+
+@pytest.mark.parametrize("name", sorted(TRL_ATTRIBUTES))
+def test_trl_still_sets_the_attributes_the_base_reads(name: str) -> None:
+    """Each attribute the base's accessors read or write is still assigned where TRL_ATTRIBUTES says; an upgrade
+    that renames or moves one fails here, naming it."""
+    owner_name, _, method = TRL_ATTRIBUTES[name].partition(".")
+    owner = {"GRPOTrainer": trl.GRPOTrainer, "Trainer": Trainer}[owner_name]
+    source = inspect.getsource(getattr(owner, method))
+    assert re.search(rf"self\.{name}\s*=", source), f"{owner_name}.{method} no longer sets self.{name}"
+
+
+def test_a_built_trainer_has_the_attributes_and_the_accessors_read_them(tmp_path: Path, cache_dir: Path) -> None:
+    """On a real trainer (transformers generate, no vLLM): every TRL attribute set in __init__ for this mode is
+    there, and the accessors give TRL's values and write where TRL reads."""
+    cfg = typed_cfg([*FAST, "training.save_strategy=no", "eval.enabled=false", "training.beta=0.02"])
+    trainer = build(cfg, tmp_path).trainer
+    for name, where in TRL_ATTRIBUTES.items():
+        if where == "GRPOTrainer.__init__" and name != "vllm_generation":  # vLLM's only exists with use_vllm
+            assert hasattr(trainer, name), f"GRPOTrainer no longer sets {name}"
+    assert trainer.kl_coef == 0.02 and trainer.group_size(True) == trainer.num_generations
+    trainer.kl_coef = 0.05
+    assert trainer.beta == 0.05  # what TRL's loss reads
+    trainer.apply_sampling_temperature(1.3)
+    assert trainer.generation_config.temperature == 1.3 and trainer.generation_kwargs["temperature"] == 1.3
+    assert trainer.policy_temperature == cfg.model.generation_kwargs.temperature  # the trained policy's is unchanged
+    assert trainer.loss_normaliser(False) == 1.0
+    ref, logps = th.tensor([-1.0, -2.0]), th.tensor([-1.5, -2.0])
+    assert th.allclose(trainer.kl_per_token(ref, logps), th.exp(ref - logps) - (ref - logps) - 1)

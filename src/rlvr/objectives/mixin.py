@@ -17,18 +17,20 @@ Where each piece hooks in:
   :func:`rlvr.objectives.maxent.maxent_loss` on the same per-token log-probabilities. Both feed the measured KL
   (TRL's k3 estimate, a token mean over all processes) to the KL controller's window.
 * ``on_optimizer_step``: the controllers update and ``beta`` / ``maxent/tau`` / ``sampling_temperature`` are
-  logged. ``self.beta`` is the attribute TRL reads for the KL penalty (and for whether to compute reference
-  log-probabilities at all), so updating it is enough.
+  logged. The KL coefficient is TRL's ``beta`` (read by its loss, and for whether to compute reference
+  log-probabilities at all); the mixin reads and writes it through the base's ``kl_coef``, and every other piece
+  of TRL it needs (group size, forward pass, KL estimate, loss normaliser, aux loss, sampling temperature) through
+  the base's accessors (``rlvr.trainers.base``, "TRL state"), never TRL's attributes.
 * ``state_dict_extra`` / ``load_state_dict_extra``: controller state goes into every checkpoint's
   ``rlvr_state.json`` under ``"objectives"`` and is restored on resume.
 
 Temperatures. TRL 1.16 divides the logits by ``args.temperature`` when it computes log-probabilities, and that
-value is baked into the fused LM head at ``__init__``; ``self.temperature`` is read only during ``__init__``. So
-the schedule changes what *sampling* uses, ``self.generation_config`` / ``self.generation_kwargs`` (transformers
-``generate``) and ``self.vllm_generation.temperature`` (vLLM, server and colocate modes), while the policy that is
-trained and evaluated keeps ``model.generation_kwargs.temperature`` (``self.temperature``, left unchanged).
-Samples drawn at another temperature are slightly off-policy for that policy; with vLLM's importance-sampling
-correction the ratio ``pi(base T) / pi_vLLM(sampled T)`` corrects for exactly that (truncated as TRL configures).
+value is baked into the fused LM head at ``__init__``. So the schedule changes what *sampling* uses
+(``apply_sampling_temperature``: transformers ``generate``'s config and kwargs, vLLM's temperature in server and
+colocate modes), while the policy that is trained and evaluated keeps ``model.generation_kwargs.temperature``
+(``policy_temperature``, left unchanged). Samples drawn at another temperature are slightly off-policy for that
+policy; with vLLM's importance-sampling correction the ratio ``pi(base T) / pi_vLLM(sampled T)`` corrects for
+exactly that (truncated as TRL configures).
 """
 
 from __future__ import annotations
@@ -43,20 +45,6 @@ from rlvr.objectives.controllers import EntropyController, KLController
 from rlvr.objectives.maxent import maxent_loss, maxent_weights, nan_to_group_min, sequence_logps, weight_entropy
 from rlvr.objectives.temperature import TemperatureSchedule
 from rlvr.trainers.base import RLVRTrainer
-
-# Optional multimodal inputs forwarded to TRL's log-probability helper, exactly as its own _compute_loss does.
-_FORWARD_KEYS = (
-    "pixel_values",
-    "image_grid_thw",
-    "num_images",
-    "pixel_attention_mask",
-    "spatial_shapes",
-    "num_tiles",
-    "image_sizes",
-    "token_type_ids",
-    "mm_token_type_ids",
-    "image_position_ids",
-)
 
 
 # -- construction from the config --------------------------------------------------------------------------------
@@ -93,18 +81,18 @@ class ObjectivesMixin(RLVRTrainer):
     def __init__(self, *args: Any, objective: ObjectiveConfig | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         cfg = objective or ObjectiveConfig()
-        cfg.check_with(self.num_generations, float(self.beta))
+        cfg.check_with(self.group_size(True), self.kl_coef)
         self.objective = cfg
-        self.kl_ctl = make_kl_controller(cfg, self.beta)
+        self.kl_ctl = make_kl_controller(cfg, self.kl_coef)
         self.entropy_ctl = make_entropy_controller(cfg)
         self.temperature_schedule = make_temperature_schedule(cfg.temperature_schedule)
         self.maxent_tau = float(cfg.tau)
-        self.sampling_temperature = float(self.temperature)  # what the last generation sampled at
-        self.initial_beta = float(self.beta)
+        self.sampling_temperature = self.policy_temperature  # what the last generation sampled at
+        self.initial_beta = self.kl_coef
         self.kl_window: list[float] = []  # KL of each micro-batch since the last optimizer step
         self.entropy_signal: float | None = None  # controller input from the latest training generation
         logger.info(
-            f"objective={cfg.name} beta={self.beta:g}"
+            f"objective={cfg.name} beta={self.kl_coef:g}"
             + (f" tau={self.maxent_tau:g}" if cfg.is_maxent else "")
             + (f" KL controller target={cfg.kl_ctl.target:g}" if self.kl_ctl.enabled else "")
             + (f" entropy controller target={cfg.entropy_ctl.target:g}" if self.entropy_ctl else "")
@@ -119,22 +107,12 @@ class ObjectivesMixin(RLVRTrainer):
     def set_sampling_temperature(self, temperature: float) -> None:
         """Make the next generation sample at ``temperature`` (transformers generate and vLLM)."""
         self.sampling_temperature = float(temperature)
-        generation_config = getattr(self, "generation_config", None)
-        if generation_config is not None:  # transformers generate / continuous batching
-            generation_config.temperature = self.sampling_temperature
-        generation_kwargs = getattr(self, "generation_kwargs", None)
-        if isinstance(generation_kwargs, dict):  # the override unwrap_model_for_generation applies
-            generation_kwargs["temperature"] = self.sampling_temperature
-        vllm = getattr(self, "vllm_generation", None)
-        if getattr(self, "use_vllm", False) and vllm is not None:
-            vllm.temperature = self.sampling_temperature  # read on every generate(), server and colocate
-            if isinstance(getattr(vllm, "generation_kwargs", None), dict) and "temperature" in vllm.generation_kwargs:
-                vllm.generation_kwargs["temperature"] = self.sampling_temperature  # colocate lets these win
+        self.apply_sampling_temperature(self.sampling_temperature)
 
     # -- generation and scoring hooks ---------------------------------------------------------------------------
     def prepare_generation_batch(self, inputs: list[dict[str, Any]], training: bool) -> list[dict[str, Any]]:
         if self.temperature_schedule is not None:
-            t = self.temperature_schedule.at(self.state.global_step) if training else self.temperature
+            t = self.temperature_schedule.at(self.state.global_step) if training else self.policy_temperature
             self.set_sampling_temperature(t)
         return super().prepare_generation_batch(inputs, training)
 
@@ -149,12 +127,12 @@ class ObjectivesMixin(RLVRTrainer):
     def maxent_batch_weights(self, output: dict[str, Any], training: bool) -> th.Tensor:
         """MaxEnt weights of the whole (all-process) generation batch; returns this process's slice."""
         mode = "train" if training else "eval"
-        k = self.num_generations if training else self.num_generations_eval
+        k = self.group_size(training)
         device = output["completion_ids"].device
         n_local = output["completion_ids"].size(0)
         utilities = self.weighted_rewards()  # NaN where unscorable: maxent uses the group minimum
 
-        ref_seq, beta = None, float(self.beta)
+        ref_seq, beta = None, self.kl_coef
         if beta != 0.0 and output.get("ref_per_token_logps") is not None:
             mask = output["completion_mask"]
             if output.get("tool_mask") is not None:
@@ -201,7 +179,7 @@ class ObjectivesMixin(RLVRTrainer):
         if not self.is_maxent:
             loss = super().policy_loss(model, inputs)
             kl_values = self.metric_values("kl", mode)
-            if mode == "train" and self.beta != 0.0 and kl_values:
+            if mode == "train" and self.kl_coef != 0.0 and kl_values:
                 self.kl_window.append(float(kl_values[-1]))  # TRL's global token mean of this micro-batch
             return loss
         if "maxent_weights" not in inputs:
@@ -213,39 +191,28 @@ class ObjectivesMixin(RLVRTrainer):
         return (totals[0] / totals[1].clamp(min=1.0)).item()
 
     def maxent_policy_loss(self, model: th.nn.Module, inputs: dict[str, Any], mode: str) -> th.Tensor:
-        completion_ids, completion_mask = inputs["completion_ids"], inputs["completion_mask"]
-        input_ids = th.cat([inputs["prompt_ids"], completion_ids], dim=1)
-        attention_mask = th.cat([inputs["prompt_mask"], completion_mask], dim=1)
+        completion_mask = inputs["completion_mask"]
         mask = completion_mask if inputs.get("tool_mask") is None else completion_mask * inputs["tool_mask"]
-        per_token_logps, entropies, aux_loss = self.per_token_logps_and_entropies(
-            model,
-            input_ids,
-            attention_mask,
-            completion_ids.size(1),
-            compute_entropy=True,
-            compute_aux_loss=self.aux_loss_enabled,
-            **{key: inputs.get(key) for key in _FORWARD_KEYS},
-        )
+        per_token_logps, entropies, aux_loss = self.policy_logps(model, inputs, compute_entropy=True)
         per_token_kl = None
-        if self.beta != 0.0:
-            delta = inputs["ref_per_token_logps"] - per_token_logps
-            per_token_kl = th.exp(delta) - delta - 1  # TRL's k3 estimator
+        if self.kl_coef != 0.0:
+            per_token_kl = self.kl_per_token(inputs["ref_per_token_logps"], per_token_logps)
         clip = self.objective.clip
         old = inputs.get("old_per_token_logps")
         loss, parts = maxent_loss(
             per_token_logps,
             mask,
             inputs["maxent_weights"],
-            self.num_generations if mode == "train" else self.num_generations_eval,
-            beta=float(self.beta),
+            self.group_size(mode == "train"),
+            beta=self.kl_coef,
             per_token_kl=per_token_kl,
             old_per_token_logps=(per_token_logps.detach() if old is None else old) if clip else None,
             clip_eps=float(self.args.epsilon) if clip else None,
         )
-        normalizer = self.current_gradient_accumulation_steps if mode == "train" else 1.0  # TRL scales its own too
-        loss = loss / normalizer
-        if self.aux_loss_enabled:
-            loss = loss + self.router_aux_loss_coef * aux_loss / normalizer
+        normaliser = self.loss_normaliser(mode == "train")  # TRL scales its own loss the same way
+        loss = loss / normaliser
+        if (aux := self.aux_loss_term(aux_loss, normaliser)) is not None:
+            loss = loss + aux
             self.log_metric("aux_loss", self.accelerator.gather_for_metrics(aux_loss).mean().item(), mode)
 
         fmask = mask.float()
@@ -270,11 +237,11 @@ class ObjectivesMixin(RLVRTrainer):
             self.kl_window.clear()
             if self.kl_ctl.enabled:
                 self.log_metric("kl_ctl/kl", kl)  # the value the controller saw
-                self.beta = self.kl_ctl.update(kl)
+                self.kl_coef = self.kl_ctl.update(kl)
         if self.entropy_ctl is not None and self.entropy_signal is not None:
             self.maxent_tau = self.entropy_ctl.update(self.entropy_signal, step=self.state.global_step)
             self.entropy_signal = None
-        self.log_metric("beta", float(self.beta))
+        self.log_metric("beta", self.kl_coef)
         if self.is_maxent:
             self.log_metric("maxent/tau", self.maxent_tau)
             if self.entropy_ctl is not None and self.entropy_ctl.ema is not None:
@@ -287,7 +254,7 @@ class ObjectivesMixin(RLVRTrainer):
         state = super().state_dict_extra()
         state["objectives"] = {
             "objective": self.objective.name,
-            "beta": float(self.beta),
+            "beta": self.kl_coef,
             "tau": self.maxent_tau,
             "kl_ctl": self.kl_ctl.state_dict(),
             "entropy_ctl": self.entropy_ctl.state_dict() if self.entropy_ctl is not None else None,
@@ -306,17 +273,17 @@ class ObjectivesMixin(RLVRTrainer):
             self.kl_ctl.load_state_dict(saved["kl_ctl"])
             if self.kl_ctl.beta != 0.0 and self.initial_beta == 0.0:  # TRL loaded no reference model
                 raise ValueError("cannot resume a KL-controlled beta > 0 in a run started with beta = 0")
-            self.beta = self.kl_ctl.beta
+            self.kl_coef = self.kl_ctl.beta
         if self.entropy_ctl is not None and saved.get("entropy_ctl") is not None:
             self.entropy_ctl.load_state_dict(saved["entropy_ctl"])
             self.maxent_tau = self.entropy_ctl.tau
-        logger.info(f"restored objectives state: beta={self.beta:.6g} tau={self.maxent_tau:.6g}")
+        logger.info(f"restored objectives state: beta={self.kl_coef:.6g} tau={self.maxent_tau:.6g}")
 
     def summary_extra(self) -> dict[str, Any]:
         summary = super().summary_extra()
         summary["objectives"] = {
             "objective": self.objective.name,
-            "beta": float(self.beta),
+            "beta": self.kl_coef,
             "tau": self.maxent_tau if self.is_maxent else None,
             "sampling_temperature": self.sampling_temperature,
         }

@@ -136,7 +136,7 @@ class ReplayMixin(RLVRTrainer):
 
     def replay_mix(self, local: list[dict]) -> list[dict]:
         """Replace whole prompt groups of the generation batch (all ranks agree); returns this rank's rows."""
-        k = self.num_generations
+        k = self.group_size(True)
         world, rank = self.accelerator.num_processes, self.accelerator.process_index
         rows = gather_object(local) if world > 1 else local
         if len(rows) % k or len(rows) != len(local) * world:
@@ -233,7 +233,7 @@ class ReplayMixin(RLVRTrainer):
     def replay_feedback(self) -> None:
         """Admit informative fresh groups and update replayed ones from the scored batch; log replay metrics."""
         pending = self.replay_pending
-        k = self.num_generations
+        k = self.group_size(True)
         shaped = self.weighted_rewards()
         correct = self.correctness_rewards().to(shaped.device)
         outcome = th.where(th.isnan(correct), shaped, correct)  # judged on shaped only where unscored
@@ -292,7 +292,7 @@ class ReplayMixin(RLVRTrainer):
         output = super().complete_generation_batch(output, training)
         if not training or self.replay_round is None:
             return output
-        k = self.num_generations
+        k = self.group_size(True)
         world, rank = self.accelerator.num_processes, self.accelerator.process_index
         per_rank = output["completion_ids"].size(0) // k  # whole groups per process (checked at config time)
         flags = [self.replay_round["informative"].reshape(world, per_rank)]

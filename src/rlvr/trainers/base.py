@@ -73,6 +73,35 @@ CALLED_PRIVATE = {
     "_get_output_dir": ("trial",),
     "_load_from_checkpoint": ("resume_from_checkpoint",),
 }
+# Attributes of GRPOTrainer / transformers.Trainer (not methods) that rlvr reads or writes, and where each is set.
+# Only this module touches them, through the accessors under "TRL state" below; the guard test fails naming any
+# that an upgrade renames or stops setting.
+TRL_ATTRIBUTES = {
+    "beta": "GRPOTrainer.__init__",  # the KL coefficient: TRL's loss reads it every step
+    "temperature": "GRPOTrainer.__init__",  # the policy's temperature in every log-prob TRL computes
+    "num_generations": "GRPOTrainer.__init__",
+    "num_generations_eval": "GRPOTrainer.__init__",
+    "use_vllm": "GRPOTrainer.__init__",
+    "aux_loss_enabled": "GRPOTrainer.__init__",
+    "router_aux_loss_coef": "GRPOTrainer.__init__",
+    "generation_config": "GRPOTrainer.__init__",  # transformers generate (use_vllm=False)
+    "generation_kwargs": "GRPOTrainer.__init__",  # transformers generate (use_vllm=False)
+    "vllm_generation": "GRPOTrainer.__init__",  # use_vllm=True: its .temperature is read on every generate()
+    "current_gradient_accumulation_steps": "Trainer._run_epoch",  # per step, in training
+}
+# The optional model inputs TRL's own _compute_loss forwards to _get_per_token_logps_and_entropies (multimodal).
+FORWARD_KEYS = (
+    "pixel_values",
+    "image_grid_thw",
+    "num_images",
+    "pixel_attention_mask",
+    "spatial_shapes",
+    "num_tiles",
+    "image_sizes",
+    "token_type_ids",
+    "mm_token_type_ids",
+    "image_position_ids",
+)
 
 
 @contextmanager
@@ -298,6 +327,77 @@ class RLVRTrainer(GRPOTrainer):
     ) -> tuple[th.Tensor, th.Tensor | None, th.Tensor | None]:
         """TRL's per-token log-probabilities (and entropies, aux loss) of the completion tokens."""
         return self._get_per_token_logps_and_entropies(model, input_ids, attention_mask, logits_to_keep, **kwargs)
+
+    # -- TRL state: the TRL_ATTRIBUTES, read and written here only ----------------------------------------------
+    @property
+    def kl_coef(self) -> float:
+        """The KL coefficient TRL's loss uses (``beta``; with 0 TRL computes no reference log-probabilities)."""
+        return float(self.beta)
+
+    @kl_coef.setter
+    def kl_coef(self, value: float) -> None:
+        self.beta = float(value)
+
+    @property
+    def policy_temperature(self) -> float:
+        """The temperature of the policy being trained: TRL divides the logits by it in every log-prob."""
+        return float(self.temperature)
+
+    def group_size(self, training: bool) -> int:
+        """Completions per prompt (``num_generations``, or ``num_generations_eval`` in evaluation)."""
+        return int(self.num_generations if training else self.num_generations_eval)
+
+    def apply_sampling_temperature(self, temperature: float) -> None:
+        """Make the next generation sample at ``temperature``: transformers ``generate`` (the generation config
+        and the kwargs ``unwrap_model_for_generation`` applies) or vLLM (server and colocate read
+        ``vllm_generation.temperature`` on every call; colocate's own kwargs win when they name it)."""
+        t = float(temperature)
+        generation_config = getattr(self, "generation_config", None)
+        if generation_config is not None:
+            generation_config.temperature = t
+        generation_kwargs = getattr(self, "generation_kwargs", None)
+        if isinstance(generation_kwargs, dict):
+            generation_kwargs["temperature"] = t
+        vllm = getattr(self, "vllm_generation", None)
+        if getattr(self, "use_vllm", False) and vllm is not None:
+            vllm.temperature = t
+            if isinstance(getattr(vllm, "generation_kwargs", None), dict) and "temperature" in vllm.generation_kwargs:
+                vllm.generation_kwargs["temperature"] = t
+
+    def policy_logps(
+        self, model: th.nn.Module, inputs: dict[str, Any], compute_entropy: bool = True
+    ) -> tuple[th.Tensor, th.Tensor | None, th.Tensor | None]:
+        """Per-token log-probabilities of a micro-batch's completions under ``model`` (and entropies, and the
+        router aux loss when TRL computes one), with the model inputs TRL's own loss forwards."""
+        completion_ids = inputs["completion_ids"]
+        input_ids = th.cat([inputs["prompt_ids"], completion_ids], dim=1)
+        attention_mask = th.cat([inputs["prompt_mask"], inputs["completion_mask"]], dim=1)
+        return self.per_token_logps_and_entropies(
+            model,
+            input_ids,
+            attention_mask,
+            completion_ids.size(1),
+            compute_entropy=compute_entropy,
+            compute_aux_loss=self.aux_loss_enabled,
+            **{key: inputs.get(key) for key in FORWARD_KEYS},
+        )
+
+    @staticmethod
+    def kl_per_token(ref_logps: th.Tensor, logps: th.Tensor) -> th.Tensor:
+        """TRL's per-token KL estimate to the reference policy (the k3 estimator ``exp(d) - d - 1``, d = ref - pi)."""
+        delta = ref_logps - logps
+        return th.exp(delta) - delta - 1
+
+    def loss_normaliser(self, training: bool) -> float:
+        """What a micro-batch loss is divided by so a step's gradient is the mean over its micro-batches, as TRL
+        scales its own loss (the gradient-accumulation steps in training, 1 in evaluation)."""
+        return float(self.current_gradient_accumulation_steps) if training else 1.0
+
+    def aux_loss_term(self, aux_loss: th.Tensor | None, normaliser: float) -> th.Tensor | None:
+        """The router (MoE) auxiliary loss term TRL adds, or None when the model has none."""
+        if not self.aux_loss_enabled or aux_loss is None:
+            return None
+        return self.router_aux_loss_coef * aux_loss / normaliser
 
     # -- the private TRL / transformers overrides -----------------------------------------------------------------
     # trl 1.16.0 GRPOTrainer._generate(prompts) -> (prompt_ids, completion_ids, ...): count completion tokens.
