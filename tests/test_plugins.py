@@ -14,7 +14,7 @@ import pytest
 
 from rlvr.api import compose
 from rlvr.errors import UserError
-from rlvr.rewards.registry import build_reward
+from rlvr.registry.rewards import build_reward
 from tests.helpers.cli import FAST, ROOT, cli_env, run_cli
 
 REWARD_FILE = '''

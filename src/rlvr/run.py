@@ -52,10 +52,10 @@ from rlvr.errors import UserError
 from rlvr.evaluation.heldout import HeldOutSpec, evaluate_held_out
 from rlvr.evaluation.scoring import EvalResult, correctness_scorer
 from rlvr.models import load_model_and_tokenizer, lora_config, upcast_trainable
+from rlvr.registry.rewards import check_rewards_serve
 from rlvr.reporting import end_banner, format_config, model_card, start_banner
 from rlvr.revisions import RevisionPusher
 from rlvr.rewards import build_rewards
-from rlvr.rewards.registry import check_rewards_serve
 from rlvr.run_dir import environment_info, git_commit, is_main_process, link_slurm_logs, submitit_log_dir
 from rlvr.tracking import close_wandb, current_sweep_run, log_to_wandb, setup_wandb, wandb_location
 from rlvr.trainers import RLVRTrainer

@@ -11,13 +11,13 @@ from rlvr.errors import UserError
 from rlvr.evaluation.passk import (
     ProblemResult,
     Sample,
-    answer_key,
     breakdown,
     maj_at_k,
     majority_vote,
     metrics,
     pass_at_k,
 )
+from rlvr.tasks import answer_key
 
 
 def closed_form(n: int, c: int, k: int) -> float:

@@ -14,10 +14,9 @@ from typing import TYPE_CHECKING
 from datasets import Dataset
 from loguru import logger
 
-from rlvr.data.generators import GENERATORS, generator_n_train
+from rlvr.data.generators import generator_n_train
 from rlvr.data.mixtures import load_mixture
 from rlvr.data.sources import load_splits, spec_from_dataset
-from rlvr.errors import UserError
 
 if TYPE_CHECKING:
     from rlvr.config import DatasetConfig
@@ -29,8 +28,6 @@ def load_datasets(cfg: DatasetConfig, seed: int) -> tuple[Dataset, Dataset]:
         train, held_out = load_mixture(cfg, seed)
     else:
         spec = spec_from_dataset(cfg)
-        if spec.generator and spec.generator not in GENERATORS:
-            raise UserError(f"dataset.generator: unknown generator {spec.generator!r} (known: {', '.join(GENERATORS)})")
         n_train = None
         if spec.generator and cfg.max_train_samples is not None:
             n_train = min(cfg.max_train_samples, generator_n_train(spec.generator, spec.generator_kwargs))

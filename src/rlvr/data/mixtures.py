@@ -17,9 +17,10 @@ from typing import TYPE_CHECKING
 from datasets import Dataset, Value, concatenate_datasets
 from loguru import logger
 
-from rlvr.data.generators import GENERATORS, generator_n_train
+from rlvr.data.generators import generator_n_train
 from rlvr.data.sources import SourceSpec, load_splits, quiet_progress
 from rlvr.errors import UserError
+from rlvr.tasks import is_generator as names_generator
 
 if TYPE_CHECKING:
     from rlvr.config import DatasetConfig, DataSource
@@ -29,7 +30,7 @@ def spec_from_source(src: DataSource, parent: DatasetConfig, index: int) -> Sour
     """The spec of ``dataset.sources[index]``; ``eval_size`` and ``system_prompt`` default to the parent's."""
     key = f"dataset.sources[{index}]"
     name = str(src.source)
-    is_generator = name in GENERATORS
+    is_generator = names_generator(name)
     return SourceSpec(
         key=key,
         label=f"{parent.name}[{index}:{name}]",
@@ -114,7 +115,7 @@ def load_mixture(cfg: DatasetConfig, seed: int) -> tuple[Dataset, Dataset]:
         spec = spec_from_source(src, cfg, i)
         weight = float(src.weight)
         if spec.generator:
-            n = rows_for_weight(weight, generator_n_train(spec.generator, spec.generator_kwargs), spec.key)
+            n = rows_for_weight(weight, generator_n_train(spec.generator, spec.generator_kwargs, spec.key), spec.key)
             train, held_out = load_splits(spec, seed + i, n_train=n)
         else:
             train, held_out = load_splits(spec, seed + i)

@@ -4,8 +4,8 @@ into train and held-out rows.
 
 Every row that reaches the trainer has ``prompt`` (a list of chat messages, cleaned by
 :mod:`rlvr.data.prompts`), ``solution`` (the gold answer as text, see :func:`extract_answer`),
-``task`` (reward routing) with the columns that task's rewards read (``TASK_FIELDS`` points at
-each task module's ``task_fields``), and keeps its other columns, which TRL forwards to reward
+``task`` (reward routing) with the columns that task's rewards read (the ``fields`` its task declares,
+:mod:`rlvr.registry.tasks`), and keeps its other columns, which TRL forwards to reward
 functions. A source's own ``solution`` column, when it is not the answer column (DeepScaleR's
 worked solutions), is kept as ``reference_solution``.
 """
@@ -13,7 +13,7 @@ worked solutions), is kept as ``reference_solution``.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,23 +24,16 @@ from datasets import Dataset, DatasetDict, load_dataset, load_from_disk
 from loguru import logger
 
 from rlvr.config.dataset import ANSWER_FORMATS
-from rlvr.data.generators import GENERATORS, generate
+from rlvr.data.generators import generate
 from rlvr.data.prompts import as_messages, clean_messages, has_user_turn
 from rlvr.errors import UserError
-from rlvr.tasks import crossword, rubric, rush_hour
+from rlvr.tasks import DEFAULT_TASK, find_task, task_fields
 from rlvr.tasks.answers import last_boxed
 
 if TYPE_CHECKING:
     from rlvr.config import DatasetConfig
 
 FILE_FORMATS = {".json": "json", ".jsonl": "json", ".parquet": "parquet", ".csv": "csv"}
-# task label -> the task module's hook that adds or normalises the columns its rewards read
-TASK_FIELDS: dict[str, Callable[[dict, str], dict]] = {
-    "rush_hour": rush_hour.task_fields,
-    "crossword": crossword.task_fields,
-    "rubric": rubric.task_fields,
-}
-TASK_REQUIRED = {"rush_hour": rush_hour.REQUIRED_COLUMN}  # rows of the task without it are dropped
 _FLAGS = ("dropped_assistant", "stripped", "injected")
 QUIET_BELOW = 50_000  # rows; smaller maps and filters run without progress bars
 
@@ -166,12 +159,6 @@ class SourceSpec:
         return f"{self.key}.source" if self.key != "dataset" else "dataset.path"
 
 
-def task_fields(task: str, row: dict, prompt_text: str) -> dict:
-    """Extra or normalised columns for a row of ``task`` (``row`` already holds the mapped columns)."""
-    fill = TASK_FIELDS.get(task)
-    return fill(row, prompt_text) if fill else {}
-
-
 def spec_from_dataset(cfg: DatasetConfig) -> SourceSpec:
     """The single-source spec of a ``dataset`` config."""
     return SourceSpec(
@@ -217,7 +204,7 @@ def _task_keys(tasks: set[str], columns: list[str]) -> set[str]:
     return set().union(*(task_fields(t, blank, "") for t in tasks)) if tasks else set()
 
 
-def to_prompt_rows(data: Dataset, spec: SourceSpec, default_task: str = "math") -> Dataset:
+def to_prompt_rows(data: Dataset, spec: SourceSpec, default_task: str = DEFAULT_TASK) -> Dataset:
     """Map raw rows to ``prompt`` + ``solution`` + ``task`` (+ task columns); drop unusable rows."""
     _check_columns(data, spec)
     columns = data.column_names
@@ -266,8 +253,9 @@ def to_prompt_rows(data: Dataset, spec: SourceSpec, default_task: str = "math") 
             logger.info(f"dataset {spec.label}: {what} {count} of {len(data)} rows")
     data = _drop(data, spec, ["_rlvr_has_user"], bool, "with an empty prompt (no user turn)")
     data = _drop(data, spec, ["solution"], lambda s: s is not None and s != "", "with an empty answer")
-    for task, column in TASK_REQUIRED.items():
-        if task in tasks and column in data.column_names:
+    for task in sorted(tasks):
+        column = found.required_column if (found := find_task(task)) is not None else None
+        if column is not None and column in data.column_names:
             keep = lambda t, value, task=task: t != task or value is not None  # noqa: E731
             data = _drop(data, spec, ["task", column], keep, f"of task {task} without a readable {column}")
     return data.remove_columns([c for c in data.column_names if c.startswith("_rlvr_")])
@@ -293,10 +281,10 @@ def load_splits(spec: SourceSpec, seed: int, n_train: int | None = None) -> tupl
     if spec.eval_size < 0:
         raise UserError(f"{spec.key}.eval_size: {spec.eval_size} must be >= 0")
     if spec.generator:
-        train_rows, eval_rows = generate(
+        train_rows, eval_rows, task = generate(
             spec.generator, spec.generator_kwargs, spec.eval_size, seed, spec.key, n_train=n_train
         )
-        task = GENERATORS[spec.generator].task
+        task = task or DEFAULT_TASK
         train = to_prompt_rows(Dataset.from_list(train_rows), spec, task)
         held_out = to_prompt_rows(Dataset.from_list(eval_rows), spec, task) if eval_rows else train.select([])
         return train, held_out

@@ -8,7 +8,7 @@ checkpoint of a run), on the dataset's held-out split:
    stopped at the tokenizer's EOS, ``training.chat_template_kwargs`` applied as in training), or, with
    ``eval.backend=vllm``, with vLLM's offline ``LLM`` in one process (:mod:`rlvr.evaluation.vllm_backend`);
 2. every completion is scored by its row's task's correctness reward (:func:`rlvr.evaluation.scoring.correctness_scorer`)
-   and its final answer extracted for the majority vote (:func:`rlvr.evaluation.passk.answer_key`);
+   and its final answer extracted for the majority vote (``rlvr.tasks.answer_key``: the key its task declares);
 3. the per-problem results are gathered and rank 0 writes ``eval.json``, ``eval.md`` and, for several
    checkpoints, ``accuracy.png`` (metrics against the training step).
 """
@@ -36,8 +36,9 @@ from rlvr.evaluation.config import (
     default_output_dir,
     targets,
 )
-from rlvr.evaluation.passk import ProblemResult, Sample, answer_key, breakdown
+from rlvr.evaluation.passk import ProblemResult, Sample, breakdown
 from rlvr.evaluation.scoring import correctness_scorer, score_rows
+from rlvr.tasks import answer_key
 
 
 # ---------------------------------------------------------------------------------------------------- models

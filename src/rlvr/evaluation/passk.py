@@ -4,7 +4,7 @@
   ``1 - C(n-c, k) / C(n, k)``, computed as the product ``prod_{i=n-c+1}^{n} (1 - k/i)`` so that no binomial
   coefficient is ever formed (exact for small counts, no overflow for large ones).
 - **maj@k**: the majority vote over the final answers of k completions (extracted the way the task's reward reads
-  them, :func:`answer_key`); the vote is correct when the completion that gave the voted answer scored as correct
+  them: the ``answer_key`` its task declares, ``rlvr.registry.tasks``); the vote is correct when the completion that gave the voted answer scored as correct
   (so the task's own verifier decides, not a string comparison with the gold answer). Completions with no
   extractable answer do not vote; ties go to the answer seen first. With ``n`` samples the n samples are cut into
   ``n // k`` disjoint groups of k and maj@k is the mean vote accuracy over those groups.
@@ -20,8 +20,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from rlvr.tasks.answers import answer_block, last_boxed, payload_answer
-
 
 def pass_at_k(n: int, c: int, k: int) -> float:
     """The unbiased pass@k estimate for one problem: ``1 - C(n-c, k) / C(n, k)``.
@@ -36,53 +34,6 @@ def pass_at_k(n: int, c: int, k: int) -> float:
     if n - c < k:
         return 1.0
     return 1.0 - math.prod(1.0 - k / i for i in range(n - c + 1, n + 1))
-
-
-def _rush_hour_key(text: str) -> str | None:
-    from rlvr.tasks.rush_hour.board import parse_moves
-
-    payload = answer_block(text)
-    moves = parse_moves(text if payload is None else payload)
-    return " ".join(repr(m) for m in moves) or None
-
-
-def _crossword_key(text: str) -> str | None:
-    from rlvr.tasks.crossword import canon_letters, extract_crossword_answer
-
-    return canon_letters(extract_crossword_answer(text)) or None
-
-
-def _math_key(text: str) -> str | None:
-    """The final answer the math rewards read: the last box (inside the last ``<answer>`` block when it has one)."""
-    payload = answer_block(text)
-    answer = payload_answer(payload) if payload is not None and "\\boxed" in payload else last_boxed(text)
-    if answer is None and payload is not None:
-        answer = payload.strip()
-    if not answer:
-        return None
-    from rlvr.tasks.math_norm import canon_math
-
-    return canon_math(answer) or answer
-
-
-def _text_key(text: str) -> str | None:
-    payload = answer_block(text)
-    s = " ".join((payload if payload is not None else text).split()).casefold()
-    return s or None
-
-
-ANSWER_KEYS = {"rush_hour": _rush_hour_key, "crossword": _crossword_key, "rubric": _text_key}
-
-
-def answer_key(task: Any, text: str) -> str | None:
-    """The canonical final answer of a completion for the majority vote (None: no answer).
-
-    ``rush_hour``: the moves of the last ``<answer>`` block (else of the whole text), as parsed by the reward;
-    ``crossword``: the answer's letters; ``rubric``: the answer block (else the text), whitespace-normalised;
-    every other task (``arith``, ``math``, ...): the last ``\\boxed{}`` (:func:`rlvr.tasks.answers.last_boxed`,
-    inside the last ``<answer>`` block when it holds one), canonicalised by ``rlvr.tasks.math_norm.canon_math``.
-    """
-    return ANSWER_KEYS.get(str(task), _math_key)(text)
 
 
 def majority_vote(keys: Sequence[str | None]) -> int | None:

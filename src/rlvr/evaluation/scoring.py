@@ -3,7 +3,8 @@
 A run's ``rewards.funcs`` may mix correctness rewards (a task's verifier: ``accuracy``, ``rush_hour_exact``,
 ...) with shaping terms (format, length, ``cosine``) that cannot say "solved". :func:`correctness_scorer`
 builds, in this order, the correctness rewards the run configured (with their kwargs and task routing), then
-the registry's default correctness reward of every other task, and scores each row with the first of them that
+the correctness rewards every registered task declares (``rlvr.registry.tasks``: each task's first one, in
+registration order, then the others), and scores each row with the first of them that
 applies to its task. ``eval.reward`` overrides that with one named reward for every row.
 """
 
@@ -14,12 +15,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rlvr.config import RewardsConfig
+from rlvr.registry.tasks import TASKS, is_correctness_reward
 from rlvr.rewards import build_reward
-from rlvr.rewards.registry import CORRECTNESS_REWARDS
 
 Scorer = Callable[..., list[float | None]]
-# The registry's correctness rewards, in the order they are tried for tasks the run's rewards do not cover.
-DEFAULT_ORDER = ("accuracy", "rush_hour_exact", "crossword", "rubric", "answer_tag")
+
+
+def default_order() -> list[str]:
+    """The registered tasks' correctness rewards, in the order they are tried for tasks the run's rewards do not
+    cover: every task's first (its main verifier) before the alternatives (``answer_tag`` after ``accuracy``)."""
+    tasks = list(dict.fromkeys(TASKS.values()))  # registration order, each task once (aliases share it)
+    names = [t.correctness[0] for t in tasks if t.correctness] + [n for t in tasks for n in t.correctness[1:]]
+    return list(dict.fromkeys(names))
 
 
 @dataclass
@@ -39,10 +46,10 @@ def correctness_scorer(rewards: RewardsConfig, eval_reward: str | None = None) -
     if eval_reward:
         kwargs = next((dict(s.kwargs) for s in rewards.funcs if s.name == eval_reward), {})
         return build_reward(eval_reward, kwargs)
-    configured = [s for s in rewards.funcs if s.name in CORRECTNESS_REWARDS]
+    configured = [s for s in rewards.funcs if is_correctness_reward(s.name)]
     chain = [build_reward(s.name, dict(s.kwargs)) for s in configured]
     names = {s.name for s in configured}
-    chain += [build_reward(name) for name in DEFAULT_ORDER if name not in names]
+    chain += [build_reward(name) for name in default_order() if name not in names]
 
     def score(completions: list, **columns: Any) -> list[float | None]:
         out: list[float | None] = [None] * len(completions)

@@ -8,7 +8,7 @@ and advantages come from TRL's own code on the mixed batch, so training stays on
 
 Two rewards per completion are fed back. The **shaped** reward (``weighted_rewards()``: every reward function
 times its weight) drives the priority: learnability is its variance within the group. The **correctness**
-reward (``correctness_rewards()``: the row's task verifier, one of ``rlvr.rewards.registry.CORRECTNESS_REWARDS``
+reward (``correctness_rewards()``: the row's task verifier, a reward its task declares in ``rlvr.registry.tasks``
 such as ``accuracy``) decides success and failure: a completion is solved when its correctness >=
 ``replay.success_threshold`` and failed when it is <= 0, so format or length shaping never makes an all-wrong
 group look solved, informative or unretirable. With it, ``admit=informative`` admits a fresh group whose
@@ -59,6 +59,7 @@ from loguru import logger
 
 from rlvr.config import ReplayConfig
 from rlvr.errors import UserError
+from rlvr.registry.tasks import correctness_rewards
 from rlvr.replay.buffer import RECONFIGURABLE, ReplayBuffer
 from rlvr.replay.keys import prompt_key
 from rlvr.replay.pool import PromptPool
@@ -119,8 +120,8 @@ class ReplayMixin(RLVRTrainer):
         self.replay_round: dict[str, Any] | None = None  # the last scored round: global informative flags
         if not self.correctness_columns():
             logger.warning(
-                "replay: no correctness reward among rewards.funcs (one of accuracy, answer_tag, rush_hour_exact, "
-                "crossword, rubric): success and failure are judged on the weighted sum of the rewards"
+                f"replay: no correctness reward among rewards.funcs (one of {', '.join(sorted(correctness_rewards()))}): "
+                "success and failure are judged on the weighted sum of the rewards"
             )
 
     # -- before generation: mix replayed and EASY groups into the batch -------------------------

@@ -14,8 +14,8 @@ import math
 from typing import Any
 
 from rlvr.errors import UserError
-from rlvr.rewards.common import column, score_each
-from rlvr.rewards.registry import completion_text, register
+from rlvr.registry.reward_helpers import column, score_each
+from rlvr.registry.rewards import completion_text, register
 from rlvr.tasks.math_norm import MATH_TASKS, score_boxed
 
 

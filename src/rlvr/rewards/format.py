@@ -17,8 +17,8 @@ from typing import Any
 from trl.rewards import get_repetition_penalty_reward, get_soft_overlong_punishment, think_format_reward
 
 from rlvr.errors import UserError
-from rlvr.rewards.common import column, score_each
-from rlvr.rewards.registry import completion_text, register
+from rlvr.registry.reward_helpers import column, score_each
+from rlvr.registry.rewards import completion_text, register
 
 TAGS = ("<think>\n", "\n</think>\n", "\n<answer>\n", "\n</answer>")
 

@@ -19,8 +19,9 @@ import unicodedata
 from collections.abc import Sequence
 from typing import Any
 
-from rlvr.rewards.common import as_int, column, score_each
-from rlvr.rewards.registry import completion_text, register
+from rlvr.registry.reward_helpers import as_int, column, score_each
+from rlvr.registry.rewards import completion_text, register
+from rlvr.registry.tasks import Task, register_task
 from rlvr.tasks.answers import answer_block
 
 QUOTES = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"', "\u00b4": "'", "`": "'"})
@@ -90,3 +91,11 @@ def crossword(length_columns: Sequence[str] = ("enumeration", "length")):
         )
 
     return reward
+
+
+def crossword_answer_key(text: str) -> str | None:
+    """The answer's letters (as ``crossword`` compares them), for the majority vote."""
+    return canon_letters(extract_crossword_answer(text)) or None
+
+
+TASK = register_task(Task("crossword", correctness=("crossword",), answer_key=crossword_answer_key, fields=task_fields))

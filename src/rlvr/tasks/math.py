@@ -21,12 +21,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from rlvr.rewards.common import score_each
-from rlvr.rewards.registry import completion_text, register
+from rlvr.registry.reward_helpers import score_each
+from rlvr.registry.rewards import completion_text, register
+from rlvr.registry.tasks import Generator, Task, register_task
+from rlvr.tasks import arith
 from rlvr.tasks.answers import answer_block, last_boxed, payload_answer
-from rlvr.tasks.math_norm import MATH_TASKS, read_gold, score_answer, score_boxed
+from rlvr.tasks.math_norm import MATH_TASKS, canon_math, read_gold, score_answer, score_boxed
 
-__all__ = ["MATH_TASKS", "accuracy", "answer_tag", "score_answer_tag", "score_boxed"]
+__all__ = ["MATH_TASKS", "TASK", "accuracy", "answer_tag", "math_answer_key", "score_answer_tag", "score_boxed"]
 
 
 @register("accuracy", tasks=MATH_TASKS)
@@ -91,3 +93,27 @@ def answer_tag(strict_numeric: bool = True, max_chars: int = 256):
         return score_each("answer_tag", one, completions, solution)
 
     return reward
+
+
+def math_answer_key(text: str) -> str | None:
+    """The final answer the math rewards read, for the majority vote: the last box (inside the last ``<answer>``
+    block when it holds one; else that block's text), canonicalised by :func:`rlvr.tasks.math_norm.canon_math`."""
+    payload = answer_block(text)
+    answer = payload_answer(payload) if payload is not None and "\\boxed" in payload else last_boxed(text)
+    if answer is None and payload is not None:
+        answer = payload.strip()
+    if not answer:
+        return None
+    return canon_math(answer) or answer
+
+
+TASK = register_task(
+    Task(
+        "math",
+        correctness=("accuracy", "answer_tag"),
+        shaping=("cosine",),
+        answer_key=math_answer_key,
+        generators={"arith": Generator(arith.generate_rows, n_train=20000)},
+        aliases=tuple(t for t in MATH_TASKS if t != "math"),
+    )
+)

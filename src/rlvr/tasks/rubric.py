@@ -38,8 +38,10 @@ from typing import Any
 from loguru import logger
 
 from rlvr.errors import UserError
-from rlvr.rewards.common import column, score_each
-from rlvr.rewards.registry import completion_text, register
+from rlvr.registry.reward_helpers import column, score_each
+from rlvr.registry.rewards import completion_text, register
+from rlvr.registry.tasks import Task, register_task
+from rlvr.tasks.answers import answer_block
 
 _STOPWORDS_TEXT = """
 a an the and or but if then else of to in on at by for with from into onto about as is are was were
@@ -338,3 +340,13 @@ def rubric(
         return grader.score(items)
 
     return reward
+
+
+def rubric_answer_key(text: str) -> str | None:
+    """The answer block (else the whole text), whitespace-normalised and case-folded, for the majority vote."""
+    payload = answer_block(text)
+    s = " ".join((payload if payload is not None else text).split()).casefold()
+    return s or None
+
+
+TASK = register_task(Task("rubric", correctness=("rubric",), answer_key=rubric_answer_key, fields=task_fields))

@@ -10,7 +10,7 @@ public hooks defined here:
   buffered prompts in; the objectives set the sampling temperature). Called on every rank, before generation.
 * ``after_scoring(output, training)``: the scored batch, with ``scored_rewards`` (TRL's per-function rewards,
   gathered over all processes in global order), ``weighted_rewards()`` (the shaped sum) and
-  ``correctness_rewards()`` (each row's task verifier, ``rlvr.rewards.registry.CORRECTNESS_REWARDS``) available.
+  ``correctness_rewards()`` (each row's task verifier: a reward its ``rlvr.registry.tasks.Task`` declares) available.
 * ``complete_generation_batch(output, training)``: the scored batch the optimizer steps will use; may run
   further rounds of ``generate_and_score(inputs, training)`` (dynamic-sampling refill does).
 * ``policy_loss(model, inputs)``: the loss of one micro-batch (default: TRL's GRPO loss).
@@ -53,7 +53,7 @@ from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, TrainOutput
 from trl import GRPOTrainer
 
 from rlvr import checkpoints
-from rlvr.rewards.registry import is_correctness_reward
+from rlvr.registry.tasks import is_correctness_reward
 from rlvr.trainers.restricted_logps import TokenRestriction, add_restricted_lm_head
 
 STATE_FILE = "rlvr_state.json"
@@ -284,8 +284,8 @@ class RLVRTrainer(GRPOTrainer):
         return rewards
 
     def correctness_columns(self) -> list[int]:
-        """Columns of ``scored_rewards`` that come from correctness rewards (``CORRECTNESS_REWARDS``: a task's
-        verifier, not a shaping reward), in ``reward_funcs`` order."""
+        """Columns of ``scored_rewards`` that come from correctness rewards (a registered task's ``correctness``:
+        its verifier, not a shaping reward), in ``reward_funcs`` order."""
         return [i for i, func in enumerate(self.reward_funcs) if is_correctness_reward(func)]
 
     def correctness_rewards(self) -> th.Tensor:

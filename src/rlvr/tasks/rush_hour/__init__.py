@@ -5,9 +5,13 @@ carry, and the ``rush_hour_exact`` / ``rush_hour_shaped`` rewards.
 - :mod:`.solver`: breadth-first search for an optimal move list.
 - :mod:`.generator`: seeded solvable boards, their prompt text, the ``rush_hour`` generator.
 - :mod:`.columns`: the ``board`` / ``moves`` columns of rows from any source.
-- :mod:`.rewards`: the registered rewards (importing this package registers them).
+- :mod:`.rewards`: the registered rewards.
+
+Importing this package registers the rewards and the task (``TASK``: its generator, columns and answer key).
 """
 
+from rlvr.registry.tasks import Generator, Task, register_task
+from rlvr.tasks.answers import answer_block
 from rlvr.tasks.rush_hour.board import (
     Board,
     BoardError,
@@ -28,6 +32,7 @@ from rlvr.tasks.rush_hour.solver import solve
 
 __all__ = [
     "REQUIRED_COLUMN",
+    "TASK",
     "TASKS",
     "Board",
     "BoardError",
@@ -41,6 +46,7 @@ __all__ = [
     "parse_board",
     "parse_moves",
     "potential",
+    "rush_hour_answer_key",
     "row_major_to_grid",
     "rush_hour_board",
     "rush_hour_exact",
@@ -53,3 +59,23 @@ __all__ = [
     "solve",
     "task_fields",
 ]
+
+
+def rush_hour_answer_key(text: str) -> str | None:
+    """The moves of the last ``<answer>`` block (else of the whole text) as the rewards parse them, for the vote."""
+    payload = answer_block(text)
+    moves = parse_moves(text if payload is None else payload)
+    return " ".join(repr(m) for m in moves) or None
+
+
+TASK = register_task(
+    Task(
+        "rush_hour",
+        correctness=("rush_hour_exact",),
+        shaping=("rush_hour_shaped",),
+        answer_key=rush_hour_answer_key,
+        fields=task_fields,
+        required_column=REQUIRED_COLUMN,
+        generators={"rush_hour": Generator(generate_rows, n_train=2000)},
+    )
+)

@@ -20,8 +20,8 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from rlvr.rewards.common import as_int, column, score_each
-from rlvr.rewards.registry import completion_text, register
+from rlvr.registry.reward_helpers import as_int, column, score_each
+from rlvr.registry.rewards import completion_text, register
 from rlvr.tasks.answers import answer_block
 from rlvr.tasks.rush_hour.board import BoardError, parse_board, parse_moves, simulate
 from rlvr.tasks.rush_hour.solver import solve

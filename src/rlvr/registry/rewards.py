@@ -18,6 +18,8 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from rlvr.errors import UserError
+from rlvr.plugins import resolve_callable
+from rlvr.registry.tasks import offered_rewards
 
 if TYPE_CHECKING:
     from rlvr.config import RewardSpec
@@ -31,18 +33,6 @@ class RewardFunc(Protocol):
 
 RewardFactory = Callable[..., Callable[..., list[float | None]]]
 REGISTRY: dict[str, RewardFactory] = {}
-
-# The rewards that say whether a completion is correct (its task's verifier), as opposed to shaping rewards
-# (format, length, repetition, ...). Success / failure (replay retirement and admission, solved counts) are
-# judged on these, never on the weighted sum of all rewards.
-CORRECTNESS_REWARDS = frozenset({"accuracy", "answer_tag", "rush_hour_exact", "crossword", "rubric"})
-
-
-def is_correctness_reward(func_or_name: Any) -> bool:
-    """Whether a reward (a function named by its registered name, or the name itself) is a correctness reward."""
-    name = func_or_name if isinstance(func_or_name, str) else getattr(func_or_name, "__name__", None)
-    return name in CORRECTNESS_REWARDS
-
 
 def register(name: str, tasks: Sequence[str] | None = None) -> Callable[[RewardFactory], RewardFactory]:
     """Decorator: register ``factory(**kwargs) -> reward_func`` under ``name``.
@@ -161,8 +151,6 @@ def reward_by_reference(reference: str, kwargs: dict[str, Any]) -> TaskRouted:
     """A user's reward named ``module:function`` or ``file.py:function`` (``rlvr.plugins``): the function is
     called as TRL calls rewards, with ``kwargs`` (except ``tasks``, the served task labels) bound; metrics carry
     the function's name."""
-    from rlvr.plugins import resolve_callable
-
     func = resolve_callable(reference, "rewards.funcs name")
     options = dict(kwargs)
     served = served_tasks(options.pop("tasks", None))
@@ -203,7 +191,9 @@ def check_rewards_serve(funcs: Sequence[Any], tasks: set[Any], dataset: str) -> 
     if missing:
         what = ", ".join(f"{f.__name__} ({'all tasks' if f.tasks is None else ', '.join(sorted(f.tasks))})"
                          if isinstance(f, TaskRouted) else getattr(f, "__name__", repr(f)) for f in funcs)  # fmt: skip
+        offered = "; ".join(f"{t}: {', '.join(names)}" for t in missing if (names := offered_rewards(t)))
         raise UserError(
             f"rewards.funcs: no reward scores the task(s) {', '.join(missing)} of dataset {dataset} (the rewards: "
-            f"{what}): choose rewards for those tasks (e.g. rewards=mixture) or set a reward's kwargs.tasks"
+            f"{what}): choose rewards for those tasks ({offered or 'e.g. rewards=mixture'}) or set a reward's "
+            "kwargs.tasks"
         )
