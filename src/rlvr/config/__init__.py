@@ -104,12 +104,18 @@ def to_typed(cfg: DictConfig | RootConfig) -> RootConfig:
 
 
 def load_user_code(cfg: RootConfig) -> None:
-    """Import ``plugins`` and check every reward named by reference (``module:function``, ``file.py:function``):
-    in every process that converts a config, so ranks, SLURM jobs and the evaluation and generation scripts see
-    the same registrations, and a bad path is one line naming its key before any model loads."""
+    """Import ``plugins`` and check every reward and generator named by reference (``module:function``,
+    ``file.py:function``): in every process that converts a config, so ranks, SLURM jobs and the evaluation and
+    generation scripts see the same registrations, and a bad path is one line naming its key before any model
+    loads."""
     from rlvr.plugins import is_reference, load_plugins, resolve_callable
 
     load_plugins(cfg.plugins)
     for i, spec in enumerate(cfg.rewards.funcs):
         if is_reference(spec.name):
             resolve_callable(spec.name, f"rewards.funcs[{i}].name")
+    if cfg.dataset.generator and is_reference(cfg.dataset.generator):
+        resolve_callable(cfg.dataset.generator, "dataset.generator")
+    for i, source in enumerate(cfg.dataset.sources):
+        if is_reference(str(source.source)):
+            resolve_callable(str(source.source), f"dataset.sources[{i}].source")

@@ -131,8 +131,8 @@ def default_output_dir(cfg: EvaluateConfig, found: list[Target]) -> Path:
 
 def adopt_run_config(cfg: DictConfig, overrides: list[str]) -> list[str]:
     """With ``run_dir`` set, evaluate as the run was trained: replace the ``model`` (all but ``name_or_path``),
-    ``dataset`` and ``rewards`` groups and ``training.chat_template_kwargs`` of the composed ``cfg`` by the run's
-    own (``<run_dir>/.hydra/config.yaml``), except a group the command line ``overrides`` choose or change.
+    ``dataset`` and ``rewards`` groups, ``plugins`` and ``training.chat_template_kwargs`` of the composed ``cfg``
+    by the run's own (``<run_dir>/.hydra/config.yaml``), except a group the command line ``overrides`` choose or change.
 
     Edits ``cfg`` in place (before conversion) and returns the names of what it took from the run.
     """
@@ -153,6 +153,9 @@ def adopt_run_config(cfg: DictConfig, overrides: list[str]) -> list[str]:
                 value.name_or_path = cfg.model.name_or_path
             cfg[group] = value
             taken.append(group)
+        if "plugins" not in given and run.get("plugins"):  # the user code that registers the run's task, rewards
+            cfg.plugins = run.plugins
+            taken.append("plugins")
         kwargs = OmegaConf.select(run, "training.chat_template_kwargs")
         if "training" not in given and kwargs is not None:
             cfg.training.chat_template_kwargs = kwargs
