@@ -28,7 +28,7 @@ from rlvr.cli import entry_preamble
 from rlvr.config import to_typed
 from rlvr.credentials import redact_config
 from rlvr.errors import UserError
-from rlvr.evaluation.config import (
+from rlvr.evaluation.targets import (
     EvaluateConfig,
     adopt_run_config,
     check_backend,

@@ -23,8 +23,8 @@ from omegaconf import DictConfig
 
 from rlvr.cli import entry_preamble
 from rlvr.config import to_typed
+from rlvr.datagen.config import GenerateConfig, register_generate_config
 from rlvr.errors import UserError
-from rlvr.generation.config import GenerateConfig, register_generate_config
 
 register_generate_config()
 
@@ -40,7 +40,7 @@ def main(cfg: DictConfig) -> None:
         typed = to_typed(cfg)  # every value checked here, before any heavy import
         if not isinstance(typed, GenerateConfig):
             raise UserError("conf/generate.yaml must use generate_schema")
-        from rlvr.generation.run import generate
+        from rlvr.datagen.pipeline import generate
 
         generate(typed)
     except UserError as err:

@@ -16,8 +16,8 @@ import pandas as pd
 import pytest
 
 from rlvr.cli_runner import ROOT, run_script
-from rlvr.generation.client import ChatClient, RequestFailed
-from rlvr.generation.writer import read_done, read_rows
+from rlvr.datagen.client import ChatClient, RequestFailed
+from rlvr.datagen.writer import read_done, read_rows
 from tests.helpers.cli import FAST, cli_env, run_cli
 from tests.helpers.net import free_port
 from tests.helpers.serve import served_tiny_model

@@ -103,7 +103,7 @@ def sft_examples(rows: list[dict[str, Any]], settings: SFTSettings) -> tuple[lis
 
 
 def load_examples(settings: SFTSettings) -> tuple[list[dict[str, Any]], dict[str, int]]:
-    from rlvr.generation.writer import load_rows
+    from rlvr.datagen.writer import load_rows
 
     path = Path(str(settings.data)).expanduser()
     if not path.exists():

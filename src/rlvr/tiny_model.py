@@ -23,7 +23,7 @@ from tokenizers import Tokenizer, decoders, models
 from transformers import GenerationConfig, PreTrainedTokenizerFast, Qwen3Config, Qwen3ForCausalLM
 
 from rlvr.config.model import TinyModelSpec
-from rlvr.evaluation.generation import greedy_completions
+from rlvr.evaluation.decoding import greedy_completions
 from rlvr.tasks.arith import generate_arith
 
 PAD, UNK, IM_START, IM_END = "<|endoftext|>", "<unk>", "<|im_start|>", "<|im_end|>"

@@ -155,7 +155,8 @@ def test_a_reasoning_vocabulary_model_is_masked_and_read_as_in_training(
     from transformers import AutoModelForCausalLM
 
     from rlvr.config.model import ReasoningVocabConfig
-    from rlvr.evaluation.offline import generate, thinking_generation
+    from rlvr.evaluation.decoding import generate_completions as generate
+    from rlvr.evaluation.offline import thinking_generation
     from rlvr.models import load_tokenizer
     from rlvr.tiny_model import format_prompt
     from rlvr.vocab import build_token_map, extend_model

@@ -20,7 +20,7 @@ from accelerate.utils import gather_object
 from trl.distributed import DistributedBackend
 from trl.models.utils import unwrap_model_for_generation
 
-from rlvr.evaluation.generation import greedy_completions
+from rlvr.evaluation.decoding import greedy_completions
 from rlvr.evaluation.scoring import EvalResult, Scorer, score_rows, summarize
 
 

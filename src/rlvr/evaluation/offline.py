@@ -26,7 +26,10 @@ from loguru import logger
 
 from rlvr.errors import UserError
 from rlvr.evaluation.completions import Completion, Generate
-from rlvr.evaluation.config import (
+from rlvr.evaluation.decoding import generate_completions
+from rlvr.evaluation.passk import ProblemResult, Sample, breakdown
+from rlvr.evaluation.scoring import correctness_scorer, score_rows
+from rlvr.evaluation.targets import (
     PLOT,
     REPORT_JSON,
     REPORT_MD,
@@ -36,8 +39,6 @@ from rlvr.evaluation.config import (
     default_output_dir,
     targets,
 )
-from rlvr.evaluation.passk import ProblemResult, Sample, breakdown
-from rlvr.evaluation.scoring import correctness_scorer, score_rows
 from rlvr.tasks import answer_key
 
 
@@ -63,69 +64,6 @@ def load_policy(target: Target, cfg: EvaluateConfig, device: Any) -> tuple[Any, 
     return model.to(device).eval(), tok
 
 
-@th.no_grad()
-def generate(
-    model: Any,
-    tokenizer: Any,
-    prompts: list[Any],
-    max_new_tokens: int,
-    batch_size: int,
-    n: int = 1,
-    sampling: dict[str, Any] | None = None,
-    chat_template_kwargs: dict[str, Any] | None = None,
-    logits_processors: list[Any] | None = None,
-    decode: Callable[[list[int]], str] | None = None,
-) -> list[list[Completion]]:
-    """``n`` completions per chat prompt (greedy when ``sampling`` is None), batched: about ``batch_size``
-    sequences per ``generate`` call. A completion is its text up to the first stop token (the tokenizer's EOS).
-    ``logits_processors`` apply to every call (each ``reset()`` first); ``decode`` turns a completion's ids into
-    text (default: the tokenizer's decode without special tokens)."""
-    from transformers import LogitsProcessorList
-
-    side = tokenizer.padding_side
-    tokenizer.padding_side = "left"
-    stops = [tokenizer.eos_token_id]
-    device = next(model.parameters()).device
-    per_call = max(1, batch_size // n)
-    gen: dict[str, Any] = {"do_sample": False} if sampling is None else {"do_sample": True, **sampling}
-    out: list[list[Completion]] = []
-    try:
-        for i in range(0, len(prompts), per_call):
-            chunk = [
-                tokenizer.apply_chat_template(
-                    p, add_generation_prompt=True, tokenize=False, **(chat_template_kwargs or {})
-                )
-                for p in prompts[i : i + per_call]
-            ]
-            enc = tokenizer(chunk, return_tensors="pt", padding=True, add_special_tokens=False).to(device)
-            for proc in logits_processors or []:
-                if hasattr(proc, "reset"):
-                    proc.reset()
-            extra = {"logits_processor": LogitsProcessorList(logits_processors)} if logits_processors else {}
-            ids = model.generate(
-                **enc,
-                **extra,
-                max_new_tokens=max_new_tokens,
-                num_return_sequences=n,
-                pad_token_id=tokenizer.pad_token_id,
-                eos_token_id=stops,
-                **gen,
-            )
-            rows = ids[:, enc["input_ids"].shape[1] :].tolist()
-            for j in range(0, len(rows), n):
-                group = []
-                for row in rows[j : j + n]:
-                    cut = next((t for t, tok in enumerate(row) if tok in stops), None)
-                    if cut is not None:
-                        row = row[: cut + 1]
-                    text = decode(row) if decode else tokenizer.decode(row, skip_special_tokens=True)
-                    group.append(Completion(text, len(row), cut is None))
-                out.append(group)
-    finally:
-        tokenizer.padding_side = side
-    return out
-
-
 # ---------------------------------------------------------------------------------------------------- evaluation
 def _scores(rows: list[dict[str, Any]], texts: list[str], score: Any, threshold: float) -> tuple[list[bool], int]:
     values = score_rows(rows, texts, score)
@@ -142,7 +80,9 @@ def transformers_generator(model: Any, tokenizer: Any, cfg: EvaluateConfig, mode
     processors, decode = thinking_generation(model_dir, tokenizer)
 
     def gen(prompts: list[Any], n: int, sampling: dict[str, Any] | None) -> list[list[Completion]]:
-        return generate(model, tokenizer, prompts, max_new, ev.batch_size, n, sampling, kwargs, processors, decode)
+        return generate_completions(
+            model, tokenizer, prompts, max_new, ev.batch_size, n, sampling, None, kwargs, processors, decode
+        )
 
     return gen
 
@@ -387,4 +327,4 @@ def write_report(out_dir: Path, report: dict[str, Any], group_column: str | None
     logger.info(f"wrote {', '.join(written)} to {out_dir}")
 
 
-__all__ = ["Completion", "evaluate", "generate"]
+__all__ = ["Completion", "evaluate"]

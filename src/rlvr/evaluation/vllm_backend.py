@@ -20,7 +20,7 @@ from loguru import logger
 
 from rlvr.errors import UserError
 from rlvr.evaluation.completions import Completion, Generate
-from rlvr.evaluation.config import EvaluateConfig, Target
+from rlvr.evaluation.targets import EvaluateConfig, Target
 
 
 def model_directory(target: Target, cfg: EvaluateConfig) -> str:

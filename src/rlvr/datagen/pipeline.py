@@ -18,10 +18,10 @@ from typing import Any
 
 from loguru import logger
 
+from rlvr.datagen.client import ChatClient, Choice, RequestFailed
+from rlvr.datagen.config import GenerateConfig
+from rlvr.datagen.writer import RowWriter, read_done, to_parquet
 from rlvr.errors import UserError
-from rlvr.generation.client import ChatClient, Choice, RequestFailed
-from rlvr.generation.config import GenerateConfig
-from rlvr.generation.writer import RowWriter, read_done, to_parquet
 
 
 def output_paths(cfg: GenerateConfig) -> tuple[Path, Path | None]:
