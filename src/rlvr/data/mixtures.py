@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from datasets import Dataset, Value, concatenate_datasets
 from loguru import logger
 
+from rlvr.config.dataset import source_fields
 from rlvr.data.generators import generator_n_train
 from rlvr.data.sources import SourceSpec, load_splits, quiet_progress
 from rlvr.errors import UserError
@@ -31,23 +32,16 @@ def spec_from_source(src: DataSource, parent: DatasetConfig, index: int) -> Sour
     key = f"dataset.sources[{index}]"
     name = str(src.source)
     is_generator = names_generator(name)
+    fields = source_fields(src)
+    if src.system_prompt is None:
+        fields["system_prompt"] = parent.system_prompt
     return SourceSpec(
         key=key,
         label=f"{parent.name}[{index}:{name}]",
         generator=name if is_generator else None,
         path=None if is_generator else name,
-        generator_kwargs=dict(src.generator_kwargs or {}),
-        config_name=src.config_name,
-        split=src.split,
-        eval_split=src.eval_split,
         eval_size=int(parent.eval_size if src.eval_size is None else src.eval_size),
-        problem_column=src.problem_column,
-        prompt_column=src.prompt_column,
-        answer_column=src.answer_column,
-        answer_format=src.answer_format,
-        columns=dict(src.columns or {}),
-        task=src.task,
-        system_prompt=parent.system_prompt if src.system_prompt is None else src.system_prompt,
+        **fields,
     )
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,7 +23,7 @@ import datasets
 from datasets import Dataset, DatasetDict, load_dataset, load_from_disk
 from loguru import logger
 
-from rlvr.config.dataset import ANSWER_FORMATS
+from rlvr.config.dataset import ANSWER_FORMATS, SourceFields, source_fields
 from rlvr.data.generators import generate
 from rlvr.data.prompts import as_messages, clean_messages, has_user_turn
 from rlvr.errors import UserError
@@ -132,26 +132,16 @@ def extract_answer(raw: Any, answer_format: str) -> str | None:
     raise UserError(f"dataset.answer_format: {answer_format!r} is not one of {', '.join(ANSWER_FORMATS)}")
 
 
-@dataclass
-class SourceSpec:
-    """One source's settings, whether it is the whole dataset or one entry of ``dataset.sources``."""
+@dataclass(kw_only=True)
+class SourceSpec(SourceFields):
+    """One source's settings, whether it is the whole dataset or one entry of ``dataset.sources``: the
+    ``SourceFields`` (how its rows are read) and where they come from."""
 
     key: str  # config prefix that error messages name: "dataset" or "dataset.sources[1]"
     label: str  # for logs
     generator: str | None = None
     path: str | None = None
-    generator_kwargs: dict[str, Any] = field(default_factory=dict)
-    config_name: str | None = None
-    split: str = "train"
-    eval_split: str | None = None
     eval_size: int = 200
-    problem_column: str = "problem"
-    prompt_column: str | None = None
-    answer_column: str = "answer"
-    answer_format: str = "raw"
-    columns: dict[str, str] = field(default_factory=dict)
-    task: str | None = None
-    system_prompt: str | None = None
 
     @property
     def where_key(self) -> str:
@@ -166,18 +156,8 @@ def spec_from_dataset(cfg: DatasetConfig) -> SourceSpec:
         label=str(cfg.name),
         generator=cfg.generator,
         path=cfg.path,
-        generator_kwargs=dict(cfg.generator_kwargs or {}),
-        config_name=cfg.config_name,
-        split=cfg.split,
-        eval_split=cfg.eval_split,
         eval_size=int(cfg.eval_size),
-        problem_column=cfg.problem_column,
-        prompt_column=cfg.prompt_column,
-        answer_column=cfg.answer_column,
-        answer_format=cfg.answer_format,
-        columns=dict(cfg.columns or {}),
-        task=cfg.task,
-        system_prompt=cfg.system_prompt,
+        **source_fields(cfg),
     )
 
 
