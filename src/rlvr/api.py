@@ -256,7 +256,7 @@ def quick_test(
 
     if isinstance(model_or_dir_or_session, Session):
         session = model_or_dir_or_session
-        token_map = token_map or getattr(session.trainer, "token_map", None)
+        token_map = token_map or session.trainer.token_map
         model, tok = session.model, session.tokenizer
         max_new_tokens = max_new_tokens or session.cfg.model.generation_kwargs.max_new_tokens
         system_prompt = system_prompt if system_prompt is not None else session.cfg.dataset.system_prompt

@@ -40,11 +40,12 @@ from typing import Any
 import torch as th
 from loguru import logger
 
-from rlvr.config import ObjectiveConfig, TemperatureScheduleConfig
+from rlvr.config import ObjectiveConfig, RootConfig, TemperatureScheduleConfig
 from rlvr.objectives.controllers import EntropyController, KLController
 from rlvr.objectives.maxent import maxent_loss, maxent_weights, nan_to_group_min, sequence_logps, weight_entropy
 from rlvr.objectives.temperature import TemperatureSchedule
 from rlvr.trainers.base import RLVRTrainer
+from rlvr.trainers.extensions import Extension, ExtensionContext
 
 
 # -- construction from the config --------------------------------------------------------------------------------
@@ -288,3 +289,15 @@ class ObjectivesMixin(RLVRTrainer):
             "sampling_temperature": self.sampling_temperature,
         }
         return summary
+
+
+# -- the extension record (rlvr.trainers.assembled: in every trainer, last before the base) -------------------------
+def always(cfg: RootConfig) -> bool:
+    return True
+
+
+def objectives_kwargs(ctx: ExtensionContext) -> dict[str, Any]:
+    return {"objective": ctx.cfg.objective}
+
+
+EXTENSION = Extension("objectives", ObjectivesMixin, always, objectives_kwargs)
