@@ -52,6 +52,7 @@ from rlvr.errors import UserError
 from rlvr.evaluation.heldout import HeldOutSpec, evaluate_held_out
 from rlvr.evaluation.scoring import EvalResult, correctness_scorer
 from rlvr.models import load_model_and_tokenizer, lora_config, upcast_trainable
+from rlvr.objectives.mixin import objective_class
 from rlvr.reporting import end_banner, format_config, model_card, start_banner
 from rlvr.revisions import RevisionPusher
 from rlvr.rewards import build_rewards
@@ -89,6 +90,7 @@ class Built:
 def build(cfg: RootConfig | DictConfig, run_dir: Path) -> Built:
     """Compose model, data, rewards and trainer from a config (converted and validated first)."""
     cfg = to_typed(cfg)
+    objective_class(cfg.objective.name)  # an unknown objective: one line naming the registered ones, before any load
     if cfg.training.use_vllm and importlib.util.find_spec("vllm") is None:
         raise UserError("training.use_vllm=true needs vLLM, which is not installed: run `uv sync --extra vllm`")
     seed_everything(cfg.seed)
