@@ -250,13 +250,11 @@ def quick_test(
     A reasoning-vocabulary model (the session's, a directory with ``reasoning_token_map.json``, or ``token_map=``)
     samples under the thinking mask, and its reasoning tokens read as their source tokens.
     """
-    import torch as th
-
     from rlvr.run import Session
 
     if isinstance(model_or_dir_or_session, Session):
         session = model_or_dir_or_session
-        token_map = token_map or getattr(session.trainer, "token_map", None)
+        token_map = token_map or session.trainer.token_map
         model, tok = session.model, session.tokenizer
         max_new_tokens = max_new_tokens or session.cfg.model.generation_kwargs.max_new_tokens
         system_prompt = system_prompt if system_prompt is not None else session.cfg.dataset.system_prompt
@@ -269,39 +267,23 @@ def quick_test(
         model, tok = model_or_dir_or_session, tokenizer
         if tok is None:
             raise UserError("quick_test(model, ...): pass tokenizer= with a model object")
-    questions = [question] if isinstance(question, str) else list(question)
-    prompts = []
-    for q in questions:
-        messages = ([{"role": "system", "content": system_prompt}] if system_prompt else []) + [
-            {"role": "user", "content": q}
-        ]
-        prompts.append(tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True))
-    side = tok.padding_side
-    tok.padding_side = "left"
-    batch = tok(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
-    tok.padding_side = side
-    device = next(model.parameters()).device
-    batch = {k: v.to(device) for k, v in batch.items()}
-    gen: dict[str, Any] = {"max_new_tokens": max_new_tokens or 256, "pad_token_id": tok.pad_token_id}
-    gen |= {"do_sample": True, "temperature": temperature} if temperature > 0 else {"do_sample": False}
-    if token_map is not None:
-        from transformers import LogitsProcessorList
+    from rlvr.evaluation.decoding import generate_completions
 
+    questions = [question] if isinstance(question, str) else list(question)
+    system = [{"role": "system", "content": system_prompt}] if system_prompt else []
+    prompts = [[*system, {"role": "user", "content": q}] for q in questions]
+    stops = getattr(model.generation_config, "eos_token_id", None) if hasattr(model, "generation_config") else None
+    stops = [stops] if isinstance(stops, int) else stops  # the model's own stop tokens, else the tokenizer's EOS
+    processors, decode = None, None
+    if token_map is not None:
+        from rlvr.vocab.text import decode_mapped
         from rlvr.vocab.thinking import ThinkingLogitsProcessor
 
-        gen["logits_processor"] = LogitsProcessorList([ThinkingLogitsProcessor(token_map, tok)])
-    was_training = model.training
-    model.eval()
-    try:
-        with th.no_grad():
-            out = model.generate(**batch, **gen)
-    finally:
-        model.train(was_training)
-    completions = out[:, batch["input_ids"].shape[1] :]
-    if token_map is not None:
-        from rlvr.vocab.text import batch_decode_mapped
-
-        answers = batch_decode_mapped(tok, completions, token_map)
-    else:
-        answers = tok.batch_decode(completions, skip_special_tokens=True)
+        processors = [ThinkingLogitsProcessor(token_map, tok)]
+        decode = lambda ids: decode_mapped(tok, ids, token_map)  # noqa: E731
+    sampling = {"temperature": temperature} if temperature > 0 else None
+    groups = generate_completions(
+        model, tok, prompts, max_new_tokens or 256, max(1, len(prompts)), 1, sampling, stops, None, processors, decode
+    )
+    answers = [g[0].text for g in groups]
     return answers[0] if isinstance(question, str) else answers

@@ -52,6 +52,7 @@ from rlvr.errors import UserError
 from rlvr.evaluation.heldout import HeldOutSpec, evaluate_held_out
 from rlvr.evaluation.scoring import EvalResult, correctness_scorer
 from rlvr.models import load_model_and_tokenizer, lora_config, upcast_trainable
+from rlvr.objectives.mixin import objective_class
 from rlvr.registry.rewards import check_rewards_serve
 from rlvr.reporting import end_banner, format_config, model_card, start_banner
 from rlvr.revisions import RevisionPusher
@@ -60,7 +61,8 @@ from rlvr.run_dir import environment_info, git_commit, is_main_process, link_slu
 from rlvr.tracking import close_wandb, current_sweep_run, log_to_wandb, setup_wandb, wandb_location
 from rlvr.trainers import RLVRTrainer
 from rlvr.trainers.args import grpo_args
-from rlvr.trainers.assembled import trainer_class
+from rlvr.trainers.assembled import compose, enabled_extensions, extension_kwargs
+from rlvr.trainers.extensions import ExtensionContext
 from rlvr.vocab import lora_trainable_settings
 from rlvr.vocab.setup import prepare_reasoning_vocab
 
@@ -88,6 +90,7 @@ class Built:
 def build(cfg: RootConfig | DictConfig, run_dir: Path) -> Built:
     """Compose model, data, rewards and trainer from a config (converted and validated first)."""
     cfg = to_typed(cfg)
+    objective_class(cfg.objective.name)  # an unknown objective: one line naming the registered ones, before any load
     if cfg.training.use_vllm and importlib.util.find_spec("vllm") is None:
         raise UserError("training.use_vllm=true needs vLLM, which is not installed: run `uv sync --extra vllm`")
     seed_everything(cfg.seed)
@@ -117,18 +120,10 @@ def build(cfg: RootConfig | DictConfig, run_dir: Path) -> Built:
             f"{args.world_size} process(es)): add rows or lower training.per_device_train_batch_size"
         )
     resume_from = resolve_resume(cfg.training.resume_from_checkpoint, run_dir)
-    extensions: dict[str, Any] = {"objective": cfg.objective}
-    if token_map is not None:
-        extensions["token_map"] = token_map
-        extensions["log_entropy"] = cfg.model.reasoning_vocab.log_entropy
-    if cfg.replay.enabled:
-        easy = cfg.replay.easy
-        extensions["replay"] = cfg.replay
-        extensions["easy_rows"] = load_datasets(easy.dataset, cfg.seed)[0].to_list() if easy.enabled else None
-        if cfg.replay.skip.enabled or cfg.replay.refill.enabled:
-            extensions["pool_rows"] = train_ds.to_list()  # skipped slots and refill rounds draw from the pool
-    trainer = trainer_class(cfg)(
-        **extensions,
+    extensions = enabled_extensions(cfg)  # each enabled extension builds its own constructor arguments
+    ctx = ExtensionContext(cfg, train_ds, run_dir, model=model, tokenizer=tokenizer, token_map=token_map)
+    trainer = compose(extensions)(
+        **extension_kwargs(extensions, ctx),
         model=model,
         reward_funcs=reward_funcs,
         args=args,
@@ -400,8 +395,7 @@ def train(session: Session) -> dict[str, Any]:
         trainer.save_model(str(run_dir / "model"))
         if main:
             trainer.processing_class.save_pretrained(str(run_dir / "model"))
-            if (token_map := getattr(trainer, "token_map", None)) is not None:
-                token_map.save(run_dir / "model")  # a reload knows V and the map (rlvr.vocab.setup)
+            trainer.save_model_files(run_dir / "model")  # the extensions' files a reload needs (a token map)
             card = model_card(cfg, built.model_path, summary, overrides)
             for where in (run_dir / "model", run_dir):  # TRL's own card names no base model
                 (where / "README.md").write_text(card)

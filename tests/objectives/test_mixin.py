@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch as th
@@ -17,6 +19,7 @@ from transformers.generation import logits_process
 
 from rlvr.errors import UserError
 from rlvr.objectives import EntropyController, KLController, sequence_logps
+from rlvr.objectives.mixin import OBJECTIVES, GRPOObjective, MaxEntObjective, objective_class, register_objective
 from rlvr.run import build, run
 from rlvr.trainers.args import grpo_args
 from tests.helpers.cli import FAST, run_cli
@@ -62,7 +65,7 @@ def test_cli_examples_of_the_objective_group_compose() -> None:
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        (["objective.name=maxnet"], "objective: 'maxnet' is not one of grpo, maxent"),
+        (["objective.name=max-ent"], "objective.name must name a registered objective"),
         (
             ["objective=maxent", "objective.q_epsilon=0.2"],
             r"objective.q_epsilon \* training.num_generations must be < 1",
@@ -86,6 +89,46 @@ def test_cli_examples_of_the_objective_group_compose() -> None:
 def test_bad_objective_settings_fail_with_one_clear_message(overrides: list[str], message: str) -> None:
     with pytest.raises(UserError, match=message):
         typed_cfg(overrides)
+
+
+def test_an_unknown_objective_fails_before_anything_loads(tmp_path: Path) -> None:
+    with pytest.raises(UserError, match="objective: 'maxnet' is not one of grpo, maxent"):
+        build(typed_cfg(["objective.name=maxnet"]), tmp_path)
+    assert not any(tmp_path.iterdir())
+
+
+# -- objectives are strategies chosen by name ------------------------------------------------------------------------
+class CountingGRPO(GRPOObjective):
+    """A test objective: TRL's loss, plus a metric counting the micro-batches it scored."""
+
+    def policy_loss(self, model: th.nn.Module, inputs: dict[str, Any]) -> th.Tensor:
+        self.trainer.log_metric("counting/micro_batches", 1.0)
+        return super().policy_loss(model, inputs)
+
+
+@pytest.fixture
+def counting_objective() -> Iterator[type[GRPOObjective]]:
+    """``objective.name=counting_grpo`` for one test only."""
+    register_objective("counting_grpo")(CountingGRPO)
+    try:
+        yield CountingGRPO
+    finally:
+        del OBJECTIVES["counting_grpo"]
+
+
+def test_objectives_are_registered_by_name() -> None:
+    assert objective_class("grpo") is GRPOObjective and objective_class("maxent") is MaxEntObjective
+    assert MaxEntObjective.has_tau and not GRPOObjective.has_tau
+    with pytest.raises(ValueError, match="already registered"):
+        register_objective("grpo")(MaxEntObjective)
+
+
+@pytest.mark.slow
+def test_a_registered_objective_is_the_runs_loss(tmp_path: Path, cache_dir: Path, counting_objective: type) -> None:
+    summary = run(compose_cfg([*TINY, "training.max_steps=2", "objective.name=counting_grpo"]), tmp_path / "run")
+    assert summary["steps"] == 2 and summary["objectives"]["objective"] == "counting_grpo"
+    rows = [r for r in read_jsonl(tmp_path / "run/metrics.jsonl") if "loss" in r]
+    assert [r["counting/micro_batches"] for r in rows] == [1.0, 1.0]
 
 
 # -- rewards -> weights -> loss inside the real trainer --------------------------------------------------------------

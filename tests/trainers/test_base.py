@@ -1,26 +1,33 @@
 """The trainer seams: the private TRL methods and the TRL attributes rlvr relies on still exist (a TRL upgrade that
-renames one fails here, naming it), mixins extend the trainer only through the base's public hooks, and ``trainer_class``
-assembles the right mixins for a config."""
+renames one fails here, naming it), mixins extend the trainer only through the base's public hooks, ``trainer_class``
+assembles the right mixins for a config, and an extension registered from outside ``rlvr`` joins a real run."""
 
 from __future__ import annotations
 
 import inspect
+import json
+import pickle
 import re
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch as th
 import trl
 from transformers import Trainer
 
+from rlvr.config import RootConfig
 from rlvr.objectives.mixin import ObjectivesMixin
 from rlvr.replay.mixin import ReplayMixin
 from rlvr.rewards import build_reward
-from rlvr.run import build
-from rlvr.trainers.assembled import GRPOTrainer, ReplayGRPOTrainer, trainer_class
+from rlvr.run import build, prepare, train
+from rlvr.trainers.assembled import EXTENSIONS, extension_registered, register_extension, trainer_class
 from rlvr.trainers.base import CALLED_PRIVATE, OVERRIDDEN_PRIVATE, TRL_ATTRIBUTES, RLVRTrainer
+from rlvr.trainers.extensions import Extension, ExtensionContext
+from rlvr.vocab.mixin import ReasoningVocabMixin
 from tests.helpers.cli import FAST
-from tests.helpers.config import typed_cfg
+from tests.helpers.config import compose_cfg, typed_cfg
 
 HOOKS = {
     "prepare_generation_batch",
@@ -55,7 +62,54 @@ def test_the_base_overrides_exactly_the_private_methods_it_declares() -> None:
     assert own_private == set(OVERRIDDEN_PRIVATE)
 
 
-@pytest.mark.parametrize("mixin", [ObjectivesMixin, ReplayMixin], ids=lambda m: m.__name__)
+# -- a test extension, defined here the way a plugin would: one mixin on the base's public hooks + one record ----------
+STEP_COUNTER_SEED = 4321  # the test extension is on for runs with this seed
+
+
+class StepCounterMixin(RLVRTrainer):
+    """Counts optimizer steps, logs the count every step, reports it in the summary and writes it next to the
+    final model: only public hooks of RLVRTrainer, each calling super()."""
+
+    def __init__(self, *args: Any, train_rows: int, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.train_rows, self.optimizer_steps = train_rows, 0
+
+    def on_optimizer_step(self) -> None:
+        super().on_optimizer_step()
+        self.optimizer_steps += 1
+        self.log_metric("step_counter/steps", self.optimizer_steps)
+
+    def summary_extra(self) -> dict[str, Any]:
+        counts = {"optimizer_steps": self.optimizer_steps, "train_rows": self.train_rows}
+        return {**super().summary_extra(), "step_counter": counts}
+
+    def save_model_files(self, folder: Path) -> None:
+        super().save_model_files(folder)
+        (folder / "step_counter.json").write_text(json.dumps({"optimizer_steps": self.optimizer_steps}))
+
+
+def step_counter_enabled(cfg: RootConfig) -> bool:
+    return cfg.seed == STEP_COUNTER_SEED
+
+
+def step_counter_kwargs(ctx: ExtensionContext) -> dict[str, Any]:
+    return {"train_rows": len(ctx.train_dataset)}
+
+
+STEP_COUNTER = Extension("step_counter", StepCounterMixin, step_counter_enabled, step_counter_kwargs)
+
+
+@pytest.fixture
+def step_counter() -> Iterator[Extension]:
+    """The test extension registered for one test only."""
+    with extension_registered(STEP_COUNTER) as extension:
+        yield extension
+    assert STEP_COUNTER not in EXTENSIONS
+
+
+@pytest.mark.parametrize(
+    "mixin", [ObjectivesMixin, ReplayMixin, ReasoningVocabMixin, StepCounterMixin], ids=lambda m: m.__name__
+)
 def test_mixins_use_only_the_base_hooks(mixin: type) -> None:
     for name, value in vars(mixin).items():
         if name.startswith("__") or not callable(value):
@@ -69,12 +123,57 @@ def test_mixins_use_only_the_base_hooks(mixin: type) -> None:
         assert hasattr(RLVRTrainer, hook)
 
 
-def test_trainer_class_assembles_the_mixins_the_config_asks_for() -> None:
-    assert trainer_class(typed_cfg([])) is GRPOTrainer
-    assert trainer_class(typed_cfg(["objective=maxent"])) is GRPOTrainer
-    assert trainer_class(typed_cfg(["replay=ucb"])) is ReplayGRPOTrainer
-    mro = ReplayGRPOTrainer.__mro__
-    assert mro.index(ReplayMixin) < mro.index(ObjectivesMixin) < mro.index(RLVRTrainer) < mro.index(trl.GRPOTrainer)
+VOCAB = ["model.reasoning_vocab.size=8"]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "mixins"),
+    [
+        ([], [ObjectivesMixin]),
+        (["objective=maxent"], [ObjectivesMixin]),
+        (["replay=ucb"], [ReplayMixin, ObjectivesMixin]),
+        (VOCAB, [ReasoningVocabMixin, ObjectivesMixin]),
+        ([*VOCAB, "replay=ucb", "objective=maxent"], [ReasoningVocabMixin, ReplayMixin, ObjectivesMixin]),
+    ],
+)
+def test_trainer_class_assembles_the_mixins_the_config_asks_for(overrides: list[str], mixins: list[type]) -> None:
+    cls = trainer_class(typed_cfg(overrides))
+    assert cls.__mro__[1 : len(mixins) + 1] == tuple(mixins)
+    assert cls.__mro__[len(mixins) + 1 :] == RLVRTrainer.__mro__  # the mixins sit between the class and the base
+    assert cls.__bases__ == tuple(mixins)
+    assert trainer_class(typed_cfg(overrides)) is cls  # one class object per combination
+    assert pickle.loads(pickle.dumps(cls)) is cls  # found again by its name
+    names = {ReasoningVocabMixin: "reasoning_vocab", ReplayMixin: "replay", ObjectivesMixin: "objectives"}
+    assert cls.__name__ == f"RLVRTrainer[{'+'.join(names[m] for m in mixins)}]"
+
+
+def test_an_extension_needs_a_new_name_and_its_registration_ends_with_the_block(step_counter: Extension) -> None:
+    with pytest.raises(ValueError, match="already registered"):
+        register_extension(Extension("replay", StepCounterMixin, step_counter_enabled))
+    assert EXTENSIONS[-1] is step_counter  # appended: inside the built-ins, just above the objectives
+    cls = trainer_class(typed_cfg([f"seed={STEP_COUNTER_SEED}", "replay=ucb"]))
+    assert cls.__bases__ == (ReplayMixin, StepCounterMixin, ObjectivesMixin)
+    assert cls.__name__ == "RLVRTrainer[replay+step_counter+objectives]"
+    assert trainer_class(typed_cfg([])).__bases__ == (ObjectivesMixin,)  # off: its predicate is false
+
+
+@pytest.mark.slow
+def test_a_registered_extension_runs_in_a_real_training(
+    tmp_path: Path, cache_dir: Path, step_counter: Extension
+) -> None:
+    """A 2-step run of the tiny model with the test extension on: its hooks run (one count per optimizer step,
+    logged every step), its summary entry and its file next to the final model are written."""
+    overrides = [o for o in FAST if not o.startswith("training.save_steps")]
+    cfg = compose_cfg([*overrides, "training.save_strategy=no", "eval.enabled=false", f"seed={STEP_COUNTER_SEED}"])
+    session = prepare(cfg, tmp_path / "run")
+    assert isinstance(session.trainer, StepCounterMixin) and isinstance(session.trainer, ObjectivesMixin)
+    assert type(session.trainer).__name__ == "RLVRTrainer[step_counter+objectives]"
+    summary = train(session)
+    assert summary["steps"] == 2
+    assert summary["step_counter"] == {"optimizer_steps": 2, "train_rows": len(session.train_dataset)}
+    rows = [json.loads(line) for line in (tmp_path / "run/metrics.jsonl").read_text().splitlines() if line.strip()]
+    assert [r["step_counter/steps"] for r in rows if "step_counter/steps" in r] == [1, 2]
+    assert json.loads((tmp_path / "run/model/step_counter.json").read_text()) == {"optimizer_steps": 2}
 
 
 def test_correctness_rewards_take_each_rows_task_verifier_not_the_shaping() -> None:

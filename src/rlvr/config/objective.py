@@ -11,8 +11,6 @@ from dataclasses import dataclass, field
 
 from rlvr.errors import UserError
 
-OBJECTIVES = ("grpo", "maxent")
-
 
 def _finite(value: float) -> bool:
     return isinstance(value, int | float) and math.isfinite(value)
@@ -100,9 +98,10 @@ class TemperatureScheduleConfig:
 
 @dataclass
 class ObjectiveConfig:
-    """``objective=grpo`` runs TRL's loss unchanged; ``objective=maxent`` the sequence-level MaxEnt-GRPO loss."""
+    """``objective=grpo`` runs TRL's loss unchanged; ``objective=maxent`` the sequence-level MaxEnt-GRPO loss; any
+    other registered objective (``rlvr.objectives.mixin.register_objective``) by its name."""
 
-    name: str = "grpo"  # grpo | maxent
+    name: str = "grpo"  # a registered objective (rlvr.objectives.mixin.register_objective): grpo | maxent
     # -- MaxEnt-GRPO (name=maxent) --
     q_temperature: float = 1.0  # T_q > 0: listwise target q = softmax(u / T_q) over each group's utilities
     q_epsilon: float = 0.0  # eps >= 0: q <- (1 - eps*K) q + eps, renormalised; needs eps * K < 1
@@ -115,8 +114,8 @@ class ObjectiveConfig:
     temperature_schedule: TemperatureScheduleConfig = field(default_factory=TemperatureScheduleConfig)
 
     def __post_init__(self) -> None:
-        if self.name not in OBJECTIVES:
-            raise UserError(f"objective: {self.name!r} is not one of {', '.join(OBJECTIVES)}")
+        if not self.name.isidentifier():  # which names exist: the registry, checked by rlvr.run.build (plugins first)
+            raise UserError(f"objective.name must name a registered objective (grpo, maxent, ...), got {self.name!r}")
         if not (_finite(self.q_temperature) and self.q_temperature > 0):
             raise UserError(f"objective.q_temperature must be > 0, got {self.q_temperature}")
         if not (_finite(self.q_epsilon) and self.q_epsilon >= 0):

@@ -68,8 +68,8 @@ def evaluate_held_out(trainer: Any, rows: list[dict[str, Any]], score: Scorer, s
                 spec.batch_size,
                 eos_token_ids=getattr(trainer, "eos_token_ids", None),
                 chat_template_kwargs=getattr(trainer, "chat_template_kwargs", None),
-                logits_processors=trainer.logits_processors() if hasattr(trainer, "logits_processors") else None,
-                decode=getattr(trainer, "decode_completion", None),
+                logits_processors=trainer.logits_processors(),  # RLVRTrainer's hooks: the extensions' sampling
+                decode=trainer.decode_completion,  # and decoding rules (the reasoning vocabulary's)
             )
     texts, lengths = texts[: len(mine)], lengths[: len(mine)]
     scores = score_rows([rows[i] for i in mine], texts, score)

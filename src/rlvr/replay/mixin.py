@@ -57,7 +57,8 @@ import torch as th
 from accelerate.utils import gather_object
 from loguru import logger
 
-from rlvr.config import ReplayConfig
+from rlvr.config import ReplayConfig, RootConfig
+from rlvr.data.loading import load_datasets
 from rlvr.errors import UserError
 from rlvr.registry.tasks import correctness_rewards
 from rlvr.replay.buffer import RECONFIGURABLE, ReplayBuffer
@@ -67,6 +68,7 @@ from rlvr.replay.refill import choose_groups, concat_rows, take_rows
 from rlvr.replay.schedule import piecewise, replay_ratio
 from rlvr.replay.skip import PromptStats, uniform_outcome
 from rlvr.trainers.base import RLVRTrainer
+from rlvr.trainers.extensions import Extension, ExtensionContext
 
 BUFFER_FILE = "replay_buffer.pkl"
 STATS_FILE = "replay_prompt_stats.pkl"
@@ -438,3 +440,24 @@ class ReplayMixin(RLVRTrainer):
         if self.replay_cfg.skip.enabled or self.replay_cfg.refill.enabled:
             summary["replay"]["prompts"] = self.prompt_stats.counts()
         return summary
+
+
+# -- the extension record (rlvr.trainers.assembled) -----------------------------------------------------------------
+def replay_enabled(cfg: RootConfig) -> bool:
+    return cfg.replay.enabled
+
+
+def replay_kwargs(ctx: ExtensionContext) -> dict[str, Any]:
+    """The replay config, the EASY pool's rows (``replay.easy``) and, for skipping and refill, the training pool."""
+    cfg = ctx.cfg
+    easy = cfg.replay.easy
+    kwargs: dict[str, Any] = {
+        "replay": cfg.replay,
+        "easy_rows": load_datasets(easy.dataset, cfg.seed)[0].to_list() if easy.enabled else None,
+    }
+    if cfg.replay.skip.enabled or cfg.replay.refill.enabled:
+        kwargs["pool_rows"] = ctx.train_dataset.to_list()  # skipped slots and refill rounds draw from the pool
+    return kwargs
+
+
+EXTENSION = Extension("replay", ReplayMixin, replay_enabled, replay_kwargs)

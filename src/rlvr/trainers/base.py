@@ -3,8 +3,9 @@
 This module is the ONLY place that overrides private TRL / transformers methods. Each override below names
 the version it was read from (trl 1.16.0, transformers 5.19.0; ``pyproject.toml`` pins that range, and
 ``tests/trainers/test_base.py`` fails loudly, naming the method, if an upgrade removes or renames one).
-Extensions (``rlvr.replay.mixin.ReplayMixin``, ``rlvr.objectives.mixin.ObjectivesMixin``) override only the
-public hooks defined here:
+Extensions (``rlvr.replay.mixin.ReplayMixin``, ``rlvr.objectives.mixin.ObjectivesMixin``,
+``rlvr.vocab.mixin.ReasoningVocabMixin``; assembled into a run's trainer by ``rlvr.trainers.assembled``) override
+only the public hooks defined here:
 
 * ``prepare_generation_batch(inputs, training)``: the prompt rows about to be generated for (replay mixes
   buffered prompts in; the objectives set the sampling temperature). Called on every rank, before generation.
@@ -25,6 +26,8 @@ public hooks defined here:
   (files in the checkpoint folder) and ``state_dict_extra()`` / ``load_state_dict_extra(state)`` (JSON state in
   its ``rlvr_state.json``).
 * ``summary_extra()``: entries for the run's ``summary.json`` (may be a collective call).
+* ``save_model_files(folder)``: files the final ``model/`` needs for a reload (the reasoning vocabulary's token map).
+* ``token_map``: the reasoning-vocabulary token map the policy samples under, or None (the default).
 * ``log_metric(name, value)`` / ``metric_values(name)``: the per-step metrics TRL averages and logs.
 
 The base also counts generated (completion) tokens over all processes, logs them every step and keeps them in
@@ -230,6 +233,16 @@ class RLVRTrainer(GRPOTrainer):
     def summary_extra(self) -> dict[str, Any]:
         """Entries for the run's summary.json (extended by mixins; may be a collective call)."""
         return {}
+
+    def save_model_files(self, folder: Path) -> None:
+        """Write the files a reload of the final model needs next to its weights in ``folder`` (the run's
+        ``model/``; main process only, after the weights and tokenizer). Nothing by default."""
+
+    @property
+    def token_map(self) -> Any:
+        """The reasoning-vocabulary token map (``rlvr.vocab.token_map.TokenMap``) the policy samples under, or None:
+        what sampling and decoding outside the trainer (``rlvr.api.quick_test``) must apply too."""
+        return None
 
     def logits_processors(self) -> list[Any]:
         """Logits processors applied wherever the policy samples with transformers ``generate``: TRL's rollouts

@@ -10,7 +10,8 @@
   reasoning copies, reasoning tokens outside thinking (0 by construction), distinct reasoning ids, thinking tokens,
   and with ``model.reasoning_vocab.log_entropy`` the mean entropy inside and outside thinking)
   and, every logging step, the first completions with reasoning tokens marked go to ``reasoning_samples.jsonl``;
-- the token map is written into every checkpoint (``save_extra``) and described in ``summary.json``.
+- the token map is written into every checkpoint (``save_extra``) and the final ``model/`` (``save_model_files``),
+  is what ``token_map`` gives code outside the trainer, and is described in ``summary.json``.
 
 The model extension, ``checkpoint-0/`` and the reference model are handled where the model is built
 (:func:`rlvr.vocab.setup.prepare_reasoning_vocab`).
@@ -24,7 +25,9 @@ from typing import Any
 
 import torch as th
 
+from rlvr.config import RootConfig
 from rlvr.trainers.base import RLVRTrainer
+from rlvr.trainers.extensions import Extension, ExtensionContext
 from rlvr.trainers.restricted_logps import TokenRestriction
 from rlvr.vocab.metrics import reasoning_usage
 from rlvr.vocab.restriction import allowed_table, thinking_restriction
@@ -39,10 +42,14 @@ SAMPLES_PER_LOG = 2
 class ReasoningVocabMixin(RLVRTrainer):
     def __init__(self, *args: Any, token_map: TokenMap, log_entropy: bool = True, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.token_map, self.log_entropy = token_map, log_entropy
+        self.reasoning_token_map, self.log_entropy = token_map, log_entropy
         self.thinking_processor = ThinkingLogitsProcessor(token_map, self.processing_class)
         self.allowed_ids = allowed_table(token_map, self.thinking_processor.closing)
         self._allowed_on: dict[str, th.Tensor] = {}
+
+    @property
+    def token_map(self) -> TokenMap:
+        return self.reasoning_token_map
 
     def logits_processors(self) -> list[Any]:
         return [*super().logits_processors(), self.thinking_processor]
@@ -134,6 +141,10 @@ class ReasoningVocabMixin(RLVRTrainer):
         super().save_extra(folder)
         self.token_map.save(folder)
 
+    def save_model_files(self, folder: Path) -> None:
+        super().save_model_files(folder)
+        self.token_map.save(folder)  # a reload knows V and the map (rlvr.vocab.setup)
+
     def summary_extra(self) -> dict[str, Any]:
         out = super().summary_extra()
         tm = self.token_map
@@ -145,3 +156,18 @@ class ReasoningVocabMixin(RLVRTrainer):
             "think_close": tm.think_close,
         }
         return out
+
+
+# -- the extension record (rlvr.trainers.assembled) -----------------------------------------------------------------
+def reasoning_vocab_enabled(cfg: RootConfig) -> bool:
+    return cfg.model.reasoning_vocab.enabled
+
+
+def reasoning_vocab_kwargs(ctx: ExtensionContext) -> dict[str, Any]:
+    """The token map the model was extended with (``rlvr.vocab.setup.prepare_reasoning_vocab``)."""
+    if ctx.token_map is None:
+        raise RuntimeError("model.reasoning_vocab is on but the model set-up made no token map")
+    return {"token_map": ctx.token_map, "log_entropy": ctx.cfg.model.reasoning_vocab.log_entropy}
+
+
+EXTENSION = Extension("reasoning_vocab", ReasoningVocabMixin, reasoning_vocab_enabled, reasoning_vocab_kwargs)
