@@ -224,5 +224,6 @@ def test_a_built_trainer_has_the_attributes_and_the_accessors_read_them(tmp_path
     assert trainer.generation_config.temperature == 1.3 and trainer.generation_kwargs["temperature"] == 1.3
     assert trainer.policy_temperature == cfg.model.generation_kwargs.temperature  # the trained policy's is unchanged
     assert trainer.loss_normaliser(False) == 1.0
+    assert trainer.stop_token_ids == [trainer.processing_class.eos_token_id] and trainer.prompt_template_kwargs == {}
     ref, logps = th.tensor([-1.0, -2.0]), th.tensor([-1.5, -2.0])
     assert th.allclose(trainer.kl_per_token(ref, logps), th.exp(ref - logps) - (ref - logps) - 1)

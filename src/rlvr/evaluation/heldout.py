@@ -66,8 +66,8 @@ def evaluate_held_out(trainer: Any, rows: list[dict[str, Any]], score: Scorer, s
                 [r["prompt"] for r in shard],
                 spec.max_new_tokens,
                 spec.batch_size,
-                eos_token_ids=getattr(trainer, "eos_token_ids", None),
-                chat_template_kwargs=getattr(trainer, "chat_template_kwargs", None),
+                eos_token_ids=trainer.stop_token_ids,
+                chat_template_kwargs=trainer.prompt_template_kwargs,
                 logits_processors=trainer.logits_processors(),  # RLVRTrainer's hooks: the extensions' sampling
                 decode=trainer.decode_completion,  # and decoding rules (the reasoning vocabulary's)
             )

@@ -91,6 +91,8 @@ TRL_ATTRIBUTES = {
     "generation_kwargs": "GRPOTrainer.__init__",  # transformers generate (use_vllm=False)
     "vllm_generation": "GRPOTrainer.__init__",  # use_vllm=True: its .temperature is read on every generate()
     "current_gradient_accumulation_steps": "Trainer._run_epoch",  # per step, in training
+    "eos_token_ids": "GRPOTrainer.__init__",  # the stop tokens of TRL's rollouts
+    "chat_template_kwargs": "GRPOTrainer.__init__",  # what TRL's rollouts pass to apply_chat_template
 }
 # The optional model inputs TRL's own _compute_loss forwards to _get_per_token_logps_and_entropies (multimodal).
 FORWARD_KEYS = (
@@ -350,6 +352,17 @@ class RLVRTrainer(GRPOTrainer):
     @kl_coef.setter
     def kl_coef(self, value: float) -> None:
         self.beta = float(value)
+
+    @property
+    def stop_token_ids(self) -> list[int] | None:
+        """The token ids that end a rollout (TRL's ``eos_token_ids``): evaluation stops where training does."""
+        ids = self.eos_token_ids
+        return [ids] if isinstance(ids, int) else list(ids) if ids is not None else None
+
+    @property
+    def prompt_template_kwargs(self) -> dict[str, Any]:
+        """What TRL passes to ``apply_chat_template`` for the rollouts' prompts (``training.chat_template_kwargs``)."""
+        return dict(self.chat_template_kwargs or {})
 
     @property
     def policy_temperature(self) -> float:
