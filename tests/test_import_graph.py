@@ -100,3 +100,17 @@ def test_the_graph_sees_function_level_imports_and_package_inits() -> None:
     assert "rlvr.trainers" in edges["rlvr.replay.mixin"]  # importing rlvr.trainers.base runs rlvr/trainers/__init__
     assert "rlvr.tasks" in edges["rlvr.rewards"] and "rlvr.registry" in edges["rlvr.tasks.math"]
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [{"a", "b", "c"}]
+
+
+def test_lower_packages_do_not_import_each_other_sideways() -> None:
+    """What docs/architecture.md promises: rewards and tasks never import replay, replay never imports data loading
+    (an extension gets other rows through its ExtensionContext)."""
+    edges = graph()
+    sideways = sorted(
+        (m, d)
+        for m, deps in edges.items()
+        for d in deps
+        if (m.startswith(("rlvr.rewards", "rlvr.tasks", "rlvr.registry")) and d.startswith("rlvr.replay"))
+        or (m.startswith("rlvr.replay") and d.startswith("rlvr.data"))
+    )
+    assert sideways == [], sideways

@@ -121,7 +121,10 @@ def build(cfg: RootConfig | DictConfig, run_dir: Path) -> Built:
         )
     resume_from = resolve_resume(cfg.training.resume_from_checkpoint, run_dir)
     extensions = enabled_extensions(cfg)  # each enabled extension builds its own constructor arguments
-    ctx = ExtensionContext(cfg, train_ds, run_dir, model=model, tokenizer=tokenizer, token_map=token_map)
+    ctx = ExtensionContext(
+        cfg, train_ds, run_dir, model=model, tokenizer=tokenizer, token_map=token_map,
+        load_train_rows=lambda dataset: load_datasets(dataset, cfg.seed)[0].to_list(),
+    )  # fmt: skip
     trainer = compose(extensions)(
         **extension_kwargs(extensions, ctx),
         model=model,

@@ -58,7 +58,6 @@ from accelerate.utils import gather_object
 from loguru import logger
 
 from rlvr.config import ReplayConfig, RootConfig
-from rlvr.data.loading import load_datasets
 from rlvr.errors import UserError
 from rlvr.registry.tasks import correctness_rewards
 from rlvr.replay.buffer import RECONFIGURABLE, ReplayBuffer
@@ -451,9 +450,11 @@ def replay_kwargs(ctx: ExtensionContext) -> dict[str, Any]:
     """The replay config, the EASY pool's rows (``replay.easy``) and, for skipping and refill, the training pool."""
     cfg = ctx.cfg
     easy = cfg.replay.easy
+    if easy.enabled and ctx.load_train_rows is None:
+        raise ValueError("replay.easy needs ExtensionContext.load_train_rows to load its dataset")
     kwargs: dict[str, Any] = {
         "replay": cfg.replay,
-        "easy_rows": load_datasets(easy.dataset, cfg.seed)[0].to_list() if easy.enabled else None,
+        "easy_rows": ctx.load_train_rows(easy.dataset) if easy.enabled and ctx.load_train_rows else None,
     }
     if cfg.replay.skip.enabled or cfg.replay.refill.enabled:
         kwargs["pool_rows"] = ctx.train_dataset.to_list()  # skipped slots and refill rounds draw from the pool

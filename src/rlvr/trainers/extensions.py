@@ -4,7 +4,8 @@ piece of the trainer.
 An :class:`Extension` names a mixin (a subclass of :class:`rlvr.trainers.base.RLVRTrainer` that overrides only the
 base's public hooks), the config test that switches it on (``enabled(cfg)``) and the keyword arguments its
 ``__init__`` takes, built from an :class:`ExtensionContext` (what ``rlvr.run.build`` has prepared: the config, the
-training rows, the reasoning-vocabulary token map, the model and tokenizer, the run directory). Each built-in
+training rows, the reasoning-vocabulary token map, the model and tokenizer, the run directory, a loader for
+another dataset's rows). Each built-in
 extension defines its record next to its mixin (``EXTENSION`` in ``rlvr.vocab.mixin``, ``rlvr.replay.mixin``,
 ``rlvr.objectives.mixin``); :mod:`rlvr.trainers.assembled` lists them in MRO order.
 
@@ -35,6 +36,8 @@ class ExtensionContext:
     model: Any = None  # the policy before TRL wraps it (LoRA is applied by the trainer)
     tokenizer: Any = None
     token_map: Any = None  # rlvr.vocab.token_map.TokenMap when model.reasoning_vocab is on, else None
+    # the train rows of another dataset config (replay's EASY pool), loaded as the run loads its own
+    load_train_rows: Callable[[Any], list[dict[str, Any]]] | None = None
 
 
 def no_kwargs(ctx: ExtensionContext) -> dict[str, Any]:
