@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -199,3 +199,14 @@ def protect_config_secrets(cfg: Any) -> None:
         value = getattr(obj, leaf, None) if obj is not None else None
         if isinstance(value, str) and value and not isinstance(value, Secret):
             setattr(obj, leaf, Secret(value))
+
+
+def redacting_filter(values: list[str]) -> Callable[[dict[str, Any]], bool]:
+    """A loguru filter that masks secret values in a record's message (a run's ``train.log``)."""
+
+    def keep(record: dict[str, Any]) -> bool:
+        if values:
+            record["message"] = redact_text(record["message"], values)
+        return True
+
+    return keep

@@ -12,14 +12,11 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
-import random
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import torch as th
 from datasets import Dataset
 from loguru import logger
 from omegaconf import DictConfig
@@ -43,7 +40,7 @@ from rlvr.credentials import (
     protect_config_secrets,
     redact_config,
     redact_overrides,
-    redact_text,
+    redacting_filter,
     secret_values,
 )
 from rlvr.data.loading import load_datasets
@@ -58,6 +55,7 @@ from rlvr.reporting import end_banner, format_config, model_card, start_banner
 from rlvr.revisions import RevisionPusher
 from rlvr.rewards import build_rewards
 from rlvr.run_dir import environment_info, git_commit, is_main_process, link_slurm_logs, submitit_log_dir
+from rlvr.seeding import seed_everything
 from rlvr.tracking import close_wandb, current_sweep_run, log_to_wandb, setup_wandb, wandb_location
 from rlvr.trainers import RLVRTrainer
 from rlvr.trainers.args import grpo_args
@@ -67,12 +65,6 @@ from rlvr.vocab import lora_trainable_settings
 from rlvr.vocab.setup import prepare_reasoning_vocab
 
 EVAL_BEFORE_FILE = "eval_before.json"  # the first run's "before" evaluation, reused on resume
-
-
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed)
-    th.manual_seed(seed)
 
 
 @dataclass
@@ -281,7 +273,7 @@ def prepare(
     main = is_main_process()
     closers: list[Any] = [setup_console(cfg.logging.console == "verbose", main)]
     if main:
-        sink = logger.add(run_dir / "train.log", level="INFO", filter=_redact_record(secret_values(cfg)))
+        sink = logger.add(run_dir / "train.log", level="INFO", filter=redacting_filter(secret_values(cfg)))
         closers.append(lambda: logger.remove(sink))
         link_slurm_logs(run_dir)  # a submitit (hydra/launcher=slurm) job: <run_dir>/slurm_logs -> its .submitit/ logs
     closers.append(close_wandb)
@@ -429,14 +421,3 @@ def run(cfg: RootConfig | DictConfig, run_dir: str | Path, raw: DictConfig | Non
             logger.info(f"{run_dir}: the run finished at step {done['steps']} (summary.json, model/): nothing to do")
             return done
     return train(prepare(cfg, run_dir, raw=raw))
-
-
-def _redact_record(values: list[str]) -> Any:
-    """A loguru filter that masks secret values in a record's message (``train.log``)."""
-
-    def keep(record: dict[str, Any]) -> bool:
-        if values:
-            record["message"] = redact_text(record["message"], values)
-        return True
-
-    return keep

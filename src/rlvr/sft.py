@@ -132,15 +132,15 @@ def run(cfg: SFTRunConfig, run_dir: str | Path) -> dict[str, Any]:
     from loguru import logger
 
     from rlvr.callbacks import MetricsJsonl
-    from rlvr.credentials import secret_values
-    from rlvr.run import _redact_record, seed_everything
+    from rlvr.credentials import redacting_filter, secret_values
     from rlvr.run_dir import git_commit
+    from rlvr.seeding import seed_everything
     from rlvr.tracking import close_wandb, setup_wandb
 
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     start = time.time()
-    sink = logger.add(run_dir / "train.log", level="INFO", filter=_redact_record(secret_values(cfg)))
+    sink = logger.add(run_dir / "train.log", level="INFO", filter=redacting_filter(secret_values(cfg)))
     try:
         seed_everything(cfg.seed)
         setup_wandb(cfg.logging, run_dir, cfg.tags)
