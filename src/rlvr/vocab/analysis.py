@@ -128,14 +128,22 @@ def pca_trajectories(snaps: list[Snapshot], ids: list[int]) -> th.Tensor:
     return ((flat - mean) @ basis[:, :2]).reshape(stack.shape[0], stack.shape[1], 2)
 
 
+def step_entropies(scores: tuple[th.Tensor, ...]) -> th.Tensor:
+    """(B, T): the entropy of the distribution each completion token was sampled from. ``scores`` are
+    ``generate``'s per-step logits after every processor and warper (temperature, top-k, the thinking mask)
+    and before sampling, so they are softmaxed as they are: the temperature is already in them."""
+    logp = th.stack([th.log_softmax(s.float(), dim=-1) for s in scores], dim=1)
+    return -(logp.exp() * logp.nan_to_num(neginf=0.0)).sum(-1)
+
+
 def entropy_profile(run_dir: Path, n_prompts: int = 32, seed: int = 0) -> dict[str, Any] | None:
     """Mean next-token entropy by completion position of the final policy (``model/``) on held-out prompts,
     inside and outside thinking; sampled at the run's temperature under the thinking mask. None without model/."""
     from omegaconf import OmegaConf
-    from transformers import LogitsProcessorList
 
     from rlvr.config import RootConfig, to_typed
     from rlvr.data.loading import load_datasets
+    from rlvr.evaluation.decoding import generate_batch
     from rlvr.models import load_for_chat
     from rlvr.vocab.metrics import thinking_mask
     from rlvr.vocab.thinking import ThinkingLogitsProcessor, ThinkingTracker
@@ -147,30 +155,22 @@ def entropy_profile(run_dir: Path, n_prompts: int = 32, seed: int = 0) -> dict[s
     model, tok = load_for_chat(model_dir)
     tm = TokenMap.load(model_dir)
     held = load_datasets(cfg.dataset, cfg.seed)[1].select(range(n_prompts)).to_list()
-    texts = [tok.apply_chat_template(r["prompt"], add_generation_prompt=True, tokenize=False) for r in held]
-    tok.padding_side = "left"
-    enc = tok(texts, return_tensors="pt", padding=True, add_special_tokens=False)
     gen = cfg.model.generation_kwargs
-    extra: dict[str, Any] = {}
-    if tm is not None:
-        extra["logits_processor"] = LogitsProcessorList([ThinkingLogitsProcessor(tm, tok)])
+    processors = [ThinkingLogitsProcessor(tm, tok)] if tm is not None else None
+    kwargs = cfg.training.chat_template_kwargs if isinstance(cfg.training.chat_template_kwargs, dict) else None
     th.manual_seed(seed)
-    with th.no_grad():
-        out = model.generate(
-            **enc, do_sample=True, temperature=gen.temperature, max_new_tokens=gen.max_new_tokens,
-            pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id, output_scores=True,
-            return_dict_in_generate=True, **extra,
-        )  # fmt: skip
-    plen = enc["input_ids"].shape[1]
-    completion = out.sequences[:, plen:]
-    # entropy of the distribution each token was sampled from (scores: after the processors, before sampling)
-    logp = th.stack([th.log_softmax(s.float() / gen.temperature, dim=-1) for s in out.scores], dim=1)
-    ent = -(logp.exp() * logp.nan_to_num(neginf=0.0)).sum(-1)
+    out = generate_batch(
+        model, tok, [r["prompt"] for r in held], gen.max_new_tokens, sampling={"temperature": gen.temperature},
+        chat_template_kwargs=kwargs, logits_processors=processors, output_scores=True,
+    )  # fmt: skip
+    assert out.scores is not None
+    completion = out.completion_ids
+    ent = step_entropies(out.scores)
     alive = th.ones_like(completion, dtype=th.bool)
     ended = (completion == tok.eos_token_id).cumsum(1) > 0
     alive[:, 1:] = ~ended[:, :-1]
     tracker = ThinkingTracker(tok, cfg.model.reasoning_vocab.think_open, cfg.model.reasoning_vocab.think_close, tm)
-    inside = thinking_mask(completion, alive.int(), enc["input_ids"], tracker, enc["attention_mask"])
+    inside = thinking_mask(completion, alive.int(), out.prompt_ids, tracker, out.prompt_mask)
     width = completion.shape[1]
     by_pos: dict[str, list[float | None]] = {"inside": [], "outside": []}
     for t in range(width):
