@@ -4,7 +4,8 @@ Thin on purpose: compose the config, validate it (rlvr.config.to_typed), then im
 libraries and hand it to `rlvr.run.run` (= `rlvr.run.train(rlvr.run.prepare(...))`, the path the Python API
 `rlvr.api` takes too). Credentials come from the environment or a git-ignored `.env` (rlvr.credentials); a secret
 config value (`training.hub_token=...`) is masked in the files Hydra wrote before this code ran and everywhere after. Errors the user can fix (config, data, paths) print one
-line and exit with status 2; config errors do so before torch or TRL is imported. A run stopped by
+line and exit with status 2; config errors, unknown rewards and missing local paths do so before torch or TRL is
+imported (rlvr.preflight). A run stopped by
 preemption (a signal or $RLVR_PREEMPT_FILE, see rlvr.preemption) exits with status 75 after a checkpoint.
 """
 
@@ -37,6 +38,9 @@ def main(cfg: DictConfig) -> float | None:
     sys.argv[1:] = redact_overrides(sys.argv[1:])  # parsed already; wandb records the command line
     try:
         typed = to_typed(cfg)  # every value checked here, before any heavy import
+        from rlvr.preflight import check_inputs  # (seconds: data loading and math verification import here)
+
+        check_inputs(typed)  # reward names, local data and model paths, rewards for the declared tasks
     except UserError as err:
         logger.error(f"error: {err}")
         sys.exit(2)

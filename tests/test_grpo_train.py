@@ -205,11 +205,9 @@ def test_a_run_directory_holds_one_run(tmp_path: Path, cache_dir: Path) -> None:
     one_error(run_cli(not_checkpoint, cache_dir), f"training.resume_from_checkpoint: {run_dir} is not a checkpoint")
 
 
+# Unknown rewards, missing local paths and uncovered tasks: test_reward_and_path_errors_are_reported_before_torch_...
 BAD_INPUTS = [
-    (["dataset=deepscaler", "dataset.path=/nonexistent/data.parquet"], "dataset.path"),
     (["dataset=deepscaler", "dataset.path={data}", "dataset.answer_column=final"], "dataset.answer_column"),
-    (["model=qwen3_0.6b", "model.name_or_path=/nonexistent/model"], "model.name_or_path"),
-    (["rewards.funcs.0.name=no_such_reward"], "unknown reward 'no_such_reward'"),
     (["replay=ucb", "replay.ratio=2.0"], "replay.ratio"),
     (["training.maxent_tau=0.5"], "training.maxent_tau was moved: use objective.tau"),
     (["training.kl_target=0.05"], "training.kl_target was moved: use objective.kl_ctl.target"),
@@ -222,13 +220,11 @@ BAD_INPUTS = [
     (["replay=ucb", "replay.ratio_schedule=linear", "replay.ratio_start=2"], "replay.ratio_start must be in [0, 1]"),
     (["dataset.generator=null", "dataset.path={empty}"], "is empty"),
     (["dataset.generator=null", "dataset.path={broken}"], "broken.jsonl line 2 is not valid JSON"),
-    (["model.name_or_path={empty_dir}"], "has no config.json"),
     (["dataset.path={data}"], "and dataset.generator=arith exclude each other"),
     (
         ["dataset.generator=null", "dataset.path={one_row}", "dataset.eval_size=0"],
         "1 training rows, but one generation batch takes 2 prompts",
     ),
-    (["rewards=rush_hour"], "rewards.funcs: no reward scores the task(s) math of dataset arith"),
     (["plugins=[{empty_dir}/my_plugin.py]"], "my_plugin.py: no such file"),
 ]
 
@@ -263,20 +259,60 @@ def test_bad_input_gives_one_clear_line_and_nonzero_exit(
 
 
 @pytest.mark.parametrize(
-    "overrides", [["training.learning_rate=-1"], ["replay=ucb", "replay.ratio=2"], ["training.maxent_tau=1"]]
+    ("overrides", "message"),
+    [
+        (["training.learning_rate=-1"], "training.learning_rate must be >= 0"),
+        (["replay=ucb", "replay.ratio=2"], "replay.ratio"),
+        (["training.maxent_tau=1"], "use objective.tau"),
+    ],
 )
-def test_config_errors_are_reported_before_torch_or_trl_is_imported(tmp_path: Path, overrides: list[str]) -> None:
+def test_config_errors_are_reported_before_torch_or_trl_is_imported(
+    tmp_path: Path, overrides: list[str], message: str
+) -> None:
     """Ordering, not timing: with -X importtime Python lists every module it imported before exiting."""
+    imported, error = imports_before_the_error(overrides, tmp_path)
+    assert message in error
+    assert imported and not imported & {"torch", "trl", "transformers", "datasets"}
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["rewards.funcs.0.name=no_such_reward"], "rewards.funcs: unknown reward 'no_such_reward'"),
+        (["rewards=rush_hour"], "rewards.funcs: no reward scores the task(s) math of dataset arith"),
+        (["dataset=deepscaler", "dataset.path=/nonexistent/data.parquet"], "dataset.path: file /nonexistent/data"),
+        (
+            ["dataset=mixture_arith_rush", "rewards=mixture", "dataset.sources.1.source=./nonexistent"],
+            "dataset.sources[1].source: ./nonexistent does not exist",
+        ),
+        (["model.name_or_path=/nonexistent/model"], "model.name_or_path: directory /nonexistent/model does not exist"),
+        (["model.name_or_path={tmp}"], "has no config.json"),
+    ],
+)
+def test_reward_and_path_errors_are_reported_before_torch_or_trl_is_imported(
+    tmp_path: Path, overrides: list[str], message: str
+) -> None:
+    """rlvr.preflight: what needs no data rows and no model is checked before the heavy imports."""
+    imported, error = imports_before_the_error([o.format(tmp=tmp_path) for o in overrides], tmp_path / "run")
+    assert message in error
+    # trl itself is a lazy package (0.2 s); the format rewards use its pure-Python trl.rewards, not its trainers
+    assert imported and not imported & {"torch", "transformers", "trl.trainer"}
+
+
+def imports_before_the_error(overrides: list[str], run_dir: Path) -> tuple[set[str], str]:
+    """The modules ``exp/grpo_train.py`` imported before it exited with status 2, and its one error line."""
     proc = subprocess.run(
-        [sys.executable, "-X", "importtime", str(ROOT / "exp/grpo_train.py"), *overrides, f"hydra.run.dir={tmp_path}"],
+        [sys.executable, "-X", "importtime", str(ROOT / "exp/grpo_train.py"), *overrides, f"hydra.run.dir={run_dir}"],
         cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=120,
     )
     assert proc.returncode == 2, proc.stderr[-2000:]
+    errors = [line for line in proc.stderr.splitlines() if "| ERROR" in line]
+    assert len(errors) == 1 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
     imported = {line.rsplit("|", 1)[-1].strip() for line in proc.stderr.splitlines() if line.startswith("import time:")}
-    assert imported and not imported & {"torch", "trl", "transformers", "datasets"}
+    return imported, errors[0]
 
 
 def test_help_lists_only_selectable_options() -> None:

@@ -25,15 +25,9 @@ def resolve_model_path(cfg: ModelConfig, cache_dir: str) -> str:
     """``tiny`` -> the cached tiny model (built on first use); otherwise the path or hub id."""
     if cfg.name_or_path == "tiny":
         return str(ensure_tiny_model(cfg.tiny, cache_dir))
-    path = str(cfg.name_or_path)
-    local = Path(path).expanduser()
-    if path.startswith(("/", "./", "../", "~")) and not local.exists():
-        raise UserError(f"model.name_or_path: directory {path} does not exist")
-    if local.is_dir() and not (local / "config.json").exists():
-        raise UserError(
-            f"model.name_or_path: {path} has no config.json: not a saved model (write one with save_pretrained)"
-        )
-    return str(Path(path).expanduser()) if path.startswith("~") else path
+    from rlvr.preflight import check_model_path  # here: the module imports data loading, which vLLM workers need not
+
+    return check_model_path(str(cfg.name_or_path))
 
 
 def quantized(cfg: ModelConfig) -> bool:

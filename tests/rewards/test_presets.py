@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from rlvr.config import RewardsConfig
-from rlvr.rewards import build_rewards
+from rlvr.rewards import build_rewards, declared_routes
 from tests.helpers.cli import CONF_DIR
 from tests.helpers.config import typed_cfg
 
@@ -23,6 +23,19 @@ def test_rewards_option_builds(option: str) -> None:
     funcs, weights = build_rewards(specs)
     assert [f.__name__ for f in funcs] == [s.name for s in specs]
     assert len(weights) == len(funcs) and all(w > 0 for w in weights)
+
+
+@pytest.mark.parametrize("option", OPTIONS)
+def test_declared_routes_are_what_the_built_rewards_serve(option: str) -> None:
+    """The CLI checks task coverage from the registry before it builds anything (rlvr.preflight): it must read the
+    same served tasks as the built rewards, with and without a ``tasks`` override."""
+    specs = compose_rewards(option).funcs
+    for spec in specs[:1]:
+        spec.kwargs["tasks"] = ["rush_hour"]
+    built, _ = build_rewards(specs)
+    declared = declared_routes(specs)
+    assert [(r.name, r.tasks) for r in declared] == [(f.__name__, f.tasks) for f in built]
+    assert declared[0].tasks == {"rush_hour"}
 
 
 def test_mixture_routes_each_task_to_its_reward() -> None:

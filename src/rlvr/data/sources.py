@@ -55,6 +55,17 @@ def _looks_local(path: str) -> bool:
     return path.startswith(("/", "./", "../", "~")) or Path(path).suffix in FILE_FORMATS or Path(path).exists()
 
 
+def check_source_exists(path: str, key: str) -> None:
+    """A local file or directory named as a data source must exist (a hub id is checked when it loads). Light: the
+    CLI calls it before torch is imported (``rlvr.preflight``)."""
+    local = Path(path).expanduser()
+    if local.exists() or not _looks_local(path):
+        return
+    raise UserError(
+        f"{key}: file {path} does not exist" if local.suffix in FILE_FORMATS else f"{key}: {path} does not exist"
+    )
+
+
 def check_data_file(path: Path, key: str) -> None:
     """Reject an empty file, or a JSON-lines file with a line that is not a JSON object, naming file and line."""
     if path.stat().st_size == 0 or not path.read_bytes().strip():
@@ -87,6 +98,7 @@ def load_files(files: list[Path], fmt: str, key: str) -> Dataset:
 
 def load_source(path: str, split: str, config_name: str | None = None, key: str = "dataset.path") -> Dataset:
     """Load one split from a hub id, a ``save_to_disk`` directory, or data files."""
+    check_source_exists(path, key)
     local = Path(path).expanduser()
     if local.is_dir() and ((local / "dataset_info.json").exists() or (local / "dataset_dict.json").exists()):
         data = load_from_disk(str(local))
@@ -102,11 +114,9 @@ def load_source(path: str, split: str, config_name: str | None = None, key: str 
         fmt = FILE_FORMATS[files[0].suffix]
         return load_files([p for p in files if FILE_FORMATS[p.suffix] == fmt], fmt, key)
     if local.suffix in FILE_FORMATS:
-        if not local.exists():
-            raise UserError(f"{key}: file {path} does not exist")
         return load_files([local], FILE_FORMATS[local.suffix], key)
-    if _looks_local(path):
-        raise UserError(f"{key}: {path} does not exist")
+    if _looks_local(path):  # it exists (checked above) but is neither a directory nor a data file
+        raise UserError(f"{key}: {path} is not a dataset (a save_to_disk directory, data files or a hub id)")
     try:
         return load_dataset(path, config_name, split=split)
     except Exception as err:  # offline, unknown repo, unknown split: all are the user's to fix

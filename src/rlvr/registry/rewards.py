@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from rlvr.errors import UserError
@@ -33,6 +34,7 @@ class RewardFunc(Protocol):
 
 RewardFactory = Callable[..., Callable[..., list[float | None]]]
 REGISTRY: dict[str, RewardFactory] = {}
+
 
 def register(name: str, tasks: Sequence[str] | None = None) -> Callable[[RewardFactory], RewardFactory]:
     """Decorator: register ``factory(**kwargs) -> reward_func`` under ``name``.
@@ -72,6 +74,11 @@ def served_tasks(tasks: Any) -> frozenset[str] | None:
     raise TypeError(f"tasks must be null or a list of task labels, got {tasks!r}")
 
 
+def serves_task(tasks: frozenset[str] | None, task: Any) -> bool:
+    """Whether a reward serving ``tasks`` scores a row of ``task`` (a row without a task is scored by every one)."""
+    return tasks is None or task is None or task == "" or str(task) in tasks
+
+
 class _ScatterLog:
     """``log_extra`` for a subset of the batch: pads the logged column back to the full batch with None."""
 
@@ -98,7 +105,7 @@ class TaskRouted:
         self.__name__ = name
 
     def serves(self, task: Any) -> bool:
-        return self.tasks is None or task is None or task == "" or str(task) in self.tasks
+        return serves_task(self.tasks, task)
 
     def __call__(self, completions: list, **kwargs: Any) -> list[float | None]:
         n = len(completions)
@@ -183,17 +190,56 @@ def build_rewards(specs: Sequence[RewardSpec]) -> tuple[list[Callable[..., list[
     return funcs, weights
 
 
+@dataclass(frozen=True)
+class Route:
+    """A reward's name and the task labels it scores (``None``: every task)."""
+
+    name: str
+    tasks: frozenset[str] | None
+
+    def serves(self, task: Any) -> bool:
+        return serves_task(self.tasks, task)
+
+    def describe(self) -> str:
+        return f"{self.name} ({'all tasks' if self.tasks is None else ', '.join(sorted(self.tasks))})"
+
+
+def declared_routes(specs: Sequence[RewardSpec]) -> list[Route]:
+    """What each entry of ``rewards.funcs`` will serve, read from the registry without building the reward (a
+    factory may load a model or open a client), so that :func:`check_rewards_serve` can run before anything heavy is
+    imported (``rlvr.preflight``). An unknown name is the same one line as :func:`build_reward`'s."""
+    if not specs:
+        raise UserError("rewards.funcs is empty: list at least one reward, e.g. rewards=math")
+    routes = []
+    for spec in specs:
+        kwargs = dict(spec.kwargs or {})
+        if ":" in spec.name:  # by reference: resolved when the config was composed (rlvr.plugins)
+            name, default = spec.name.rpartition(":")[2], None
+        elif spec.name in REGISTRY:
+            name, default = spec.name, REGISTRY[spec.name].default_tasks  # type: ignore[attr-defined]
+        else:
+            raise UserError(
+                f"rewards.funcs: unknown reward {spec.name!r}; registered rewards: {', '.join(sorted(REGISTRY))}"
+            )
+        try:
+            served = served_tasks(kwargs["tasks"]) if "tasks" in kwargs else default
+        except TypeError as err:
+            raise UserError(f"rewards.funcs[{spec.name}].kwargs: {err}") from None
+        routes.append(Route(name, served))
+    return routes
+
+
 def check_rewards_serve(funcs: Sequence[Any], tasks: set[Any], dataset: str) -> None:
     """Every task of the dataset's rows needs a reward that scores it: a row no reward serves gets no signal, and a
-    run of such rows trains on nothing while it looks healthy. One line naming the rewards and the tasks."""
-    served = [getattr(f, "serves", lambda _task: True) for f in funcs]
-    missing = sorted(str(t) for t in tasks if not any(serves(t) for serves in served))
+    run of such rows trains on nothing while it looks healthy. One line naming the rewards and the tasks. ``funcs``
+    are built rewards or :func:`declared_routes`."""
+    routes = [f if isinstance(f, Route) else Route(f.__name__, f.tasks) if isinstance(f, TaskRouted)
+              else Route(getattr(f, "__name__", repr(f)), None) for f in funcs]  # fmt: skip
+    missing = sorted(str(t) for t in tasks if not any(route.serves(t) for route in routes))
     if missing:
-        what = ", ".join(f"{f.__name__} ({'all tasks' if f.tasks is None else ', '.join(sorted(f.tasks))})"
-                         if isinstance(f, TaskRouted) else getattr(f, "__name__", repr(f)) for f in funcs)  # fmt: skip
         offered = "; ".join(f"{t}: {', '.join(names)}" for t in missing if (names := offered_rewards(t)))
         raise UserError(
             f"rewards.funcs: no reward scores the task(s) {', '.join(missing)} of dataset {dataset} (the rewards: "
-            f"{what}): choose rewards for those tasks ({offered or 'e.g. rewards=mixture'}) or set a reward's "
-            "kwargs.tasks"
+            f"{', '.join(route.describe() for route in routes)}): choose rewards for those tasks "
+            f"({offered or 'e.g. rewards=mixture'}) or set a reward's kwargs.tasks"
         )

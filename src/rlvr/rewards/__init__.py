@@ -7,8 +7,24 @@ that importing ``rlvr.rewards`` makes every built-in reward name exist.
 """
 
 import rlvr.tasks  # noqa: F401  (registers every task's rewards)
-from rlvr.registry.rewards import REGISTRY, build_reward, build_rewards, completion_text, register
+from rlvr.registry.rewards import (
+    REGISTRY,
+    build_reward,
+    build_rewards,
+    check_rewards_serve,
+    completion_text,
+    declared_routes,
+    register,
+)
 from rlvr.rewards import cosine as _cosine  # noqa: F401  (each module registers its rewards)
 from rlvr.rewards import format as _format  # noqa: F401
 
-__all__ = ["REGISTRY", "build_reward", "build_rewards", "completion_text", "register"]
+__all__ = [
+    "REGISTRY",
+    "build_reward",
+    "build_rewards",
+    "check_rewards_serve",
+    "completion_text",
+    "declared_routes",
+    "register",
+]
