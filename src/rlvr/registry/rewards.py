@@ -165,11 +165,15 @@ def reward_by_reference(reference: str, kwargs: dict[str, Any]) -> TaskRouted:
     return TaskRouted(bound, served, reference.rpartition(":")[2])
 
 
+def unknown_reward(name: str) -> UserError:
+    return UserError(f"rewards.funcs: unknown reward {name!r}; registered rewards: {', '.join(sorted(REGISTRY))}")
+
+
 def build_reward(name: str, kwargs: dict[str, Any] | None = None) -> Callable[..., list[float | None]]:
     if ":" in name:  # module:function or file.py:function (registered names hold no colon)
         return reward_by_reference(name, dict(kwargs or {}))
     if name not in REGISTRY:
-        raise UserError(f"rewards.funcs: unknown reward {name!r}; registered rewards: {', '.join(sorted(REGISTRY))}")
+        raise unknown_reward(name)
     try:
         func = REGISTRY[name](**dict(kwargs or {}))
     except TypeError as err:
@@ -207,7 +211,7 @@ class Route:
 def declared_routes(specs: Sequence[RewardSpec]) -> list[Route]:
     """What each entry of ``rewards.funcs`` will serve, read from the registry without building the reward (a
     factory may load a model or open a client), so that :func:`check_rewards_serve` can run before anything heavy is
-    imported (``rlvr.preflight``). An unknown name is the same one line as :func:`build_reward`'s."""
+    imported (``rlvr.preflight``). An unknown name is the same one line as in :func:`build_reward`."""
     if not specs:
         raise UserError("rewards.funcs is empty: list at least one reward, e.g. rewards=math")
     routes = []
@@ -218,9 +222,7 @@ def declared_routes(specs: Sequence[RewardSpec]) -> list[Route]:
         elif spec.name in REGISTRY:
             name, default = spec.name, REGISTRY[spec.name].default_tasks  # type: ignore[attr-defined]
         else:
-            raise UserError(
-                f"rewards.funcs: unknown reward {spec.name!r}; registered rewards: {', '.join(sorted(REGISTRY))}"
-            )
+            raise unknown_reward(spec.name)
         try:
             served = served_tasks(kwargs["tasks"]) if "tasks" in kwargs else default
         except TypeError as err:
