@@ -70,10 +70,12 @@ def test_a_task_only_the_rows_name_is_checked_when_the_rows_load(tmp_path: Path)
 
 
 def test_the_python_api_checks_before_it_starts_the_run(tmp_path: Path) -> None:
-    """rlvr.api.prepare takes the same path: a typo is answered before the log file and a tracker run exist."""
+    """rlvr.api.prepare checks as the CLI does: a typo is answered before the run directory, its log file and a
+    tracker run exist."""
     from rlvr import api
 
     cfg = typed_cfg(["rewards.funcs.0.name=accuracyy", "logging=wandb"])
     with pytest.raises(UserError, match="unknown reward 'accuracyy'"):
         api.prepare(cfg, tmp_path / "run")
     assert not (tmp_path / "run" / "train.log").exists() and not (tmp_path / "run" / "wandb").exists()
+    assert not (tmp_path / "run").exists()

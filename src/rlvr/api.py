@@ -78,10 +78,13 @@ def prepare(cfg: RootConfig | DictConfig, run_dir: str | Path | None = None) -> 
     composed config (secrets masked) is saved to ``<run_dir>/.hydra/config.yaml`` and the overrides to
     ``.hydra/overrides.yaml``, as the CLI does. Call :func:`train` next (or ``session.close()`` to drop it).
     """
-    from rlvr.run import prepare as run_prepare
+    from rlvr.preflight import check_inputs
 
     raw, overrides = composed_with(cfg) if isinstance(cfg, RootConfig) else (cfg, [])
     typed = to_typed(cfg)
+    check_inputs(typed)  # as the CLI: reward names and local paths before torch, the run directory and its log
+    from rlvr.run import prepare as run_prepare
+
     if raw is None:
         raw = OmegaConf.structured(typed)
     run_dir = Path(run_dir) if run_dir is not None else default_run_dir(typed)

@@ -3,9 +3,9 @@ mistyped reward, a missing data file or model directory, or rewards that score n
 seconds, before it imports torch, transformers and TRL (6-7 s instead of 15-16 s on a 2-core CPU machine:
 README.md, "Overriding and sweeping").
 
-``rlvr.run.prepare`` (the Python API's path too) runs them again before it opens train.log or a tracker run, and
-``rlvr.run.build`` checks what needs the data where it loads: columns, empty or malformed files, task labels read
-from a ``task`` column.
+``rlvr.api.prepare`` runs them the same way, before it imports the trainer or writes the run directory.
+``rlvr.run.build`` checks what needs the data where it loads (columns, empty or malformed files, task labels read
+from a ``task`` column), and again the names and paths for a caller that went around both.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ def check_inputs(cfg: RootConfig) -> None:
         for index, source in enumerate(cfg.dataset.sources):
             if not is_generator(str(source.source)):
                 check_source_exists(str(source.source), f"dataset.sources[{index}].source")
-    elif cfg.dataset.path and not cfg.dataset.generator:
+    elif cfg.dataset.path:  # (with a generator as well, to_typed has refused it)
         check_source_exists(str(cfg.dataset.path), "dataset.path")
     if (tasks := declared_tasks(cfg.dataset)) is not None:
         check_rewards_serve(routes, tasks, str(cfg.dataset.name))

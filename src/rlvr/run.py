@@ -50,7 +50,6 @@ from rlvr.evaluation.heldout import HeldOutSpec, evaluate_held_out
 from rlvr.evaluation.scoring import EvalResult, correctness_scorer
 from rlvr.models import load_model_and_tokenizer, lora_config, upcast_trainable
 from rlvr.objectives.mixin import objective_class
-from rlvr.preflight import check_inputs
 from rlvr.registry.rewards import check_rewards_serve
 from rlvr.reporting import end_banner, format_config, model_card, start_banner
 from rlvr.revisions import RevisionPusher
@@ -260,7 +259,6 @@ def prepare(
     """
     raw = raw if raw is not None else (cfg if isinstance(cfg, DictConfig) else None)
     cfg = to_typed(cfg)  # validated before anything heavy happens
-    check_inputs(cfg)  # reward names, local paths: before train.log and a tracker run exist (the CLI checked already)
     protect_config_secrets(cfg)  # training.hub_token: real value to GRPOConfig only, masked in everything written
     run_dir = Path(run_dir)
     resume = cfg.training.resume_from_checkpoint
